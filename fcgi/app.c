@@ -1,0 +1,76 @@
+#include "app.h"
+
+#include <string.h>
+
+#include "settings.h"
+#include "conn.h"
+#include "handler.h"
+#include "log.h"
+#include "request.h"
+#include "response.h"
+#include "route.h"
+#include "store.h"
+#include "store_pool.h"
+#include "validate.h"
+
+int store_failure(struct ctx *ctx, struct resp *resp, int rc, const char *doing)
+{
+	log_msg("%s failed: %s (%s)", doing, store_rc_name((enum store_rc)rc),
+	    ctx->st != NULL ? store_errmsg(ctx->st) : "no connection");
+	switch (rc) {
+	case STORE_FULL:
+		return resp_unavailable(resp, "the database's disk is full");
+	case STORE_READONLY:
+		return resp_unavailable(resp, "the database cannot be written");
+	case STORE_BUSY:
+		return resp_unavailable(resp, "the database is busy");
+	default:
+		return resp_unavailable(resp, "the database failed");
+	}
+}
+
+static int dispatch(const struct settings *cfg, struct req *req, struct resp *resp)
+{
+	char path_copy[REQUEST_PATH_MAX], why[256];
+	struct ctx ctx = { .cfg = cfg, .db_path = req->db_path != NULL ? req->db_path : cfg->db_path };
+	handler_fn *h;
+	int r, status;
+
+	if ((r = route_find(req->path, path_copy, &ctx)) == ROUTE_NOT_FOUND)
+		return resp_error(resp, 404, "not_found", "no such endpoint: %.200s", req->path);
+	if ((h = route_handler(r, req->method)) == NULL) {
+		resp->allow = routes[r].allow;
+		return resp_error(resp, 405, "method_not_allowed", "%s is not allowed here; allowed: %s",
+		    method_name(req->method), routes[r].allow);
+	}
+	if (ctx.channel != NULL && !channel_valid(ctx.channel))
+		return resp_error(resp, 400, "invalid_request",
+		    "channel name must match ^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$");
+	if (req->body != NULL && !request_body_is_json(req))
+		return resp_error(resp, 415, "unsupported_media_type", "body must be application/json, not %.100s",
+		    req->content_type);
+	if ((ctx.st = store_pool_acquire(ctx.db_path, why, sizeof(why))) == NULL) {
+		log_msg("cannot open the database: %s", why);
+		return resp_unavailable(resp, "the database cannot be opened");
+	}
+	status = h(&ctx, req, resp);
+	store_pool_release(ctx.st, status == 503);
+	return status;
+}
+
+void app_handle(const struct settings *cfg, struct conn *c)
+{
+	struct req req;
+	struct resp resp;
+	int status;
+
+	memset(&resp, 0, sizeof(resp));
+	if ((status = request_read(&req, c, cfg->body_limit, &resp)) == 0)
+		status = dispatch(cfg, &req, &resp);
+	resp.status = status;
+	resp_send(&resp, c);
+	if (status >= 500)
+		log_msg("%s %.200s -> %d", method_name(req.method), req.path, status);
+	resp_free(&resp);
+	request_free(&req);
+}

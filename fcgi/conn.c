@@ -1,0 +1,52 @@
+#include "conn.h"
+
+#include <fcgiapp.h>
+#include <stdio.h>
+#include <string.h>
+
+const char *conn_param(const struct conn *c, const char *name)
+{
+	return FCGX_GetParam(name, c->envp);
+}
+
+static int fcgi_read(struct conn *c, char *buf, int len)
+{
+	return FCGX_GetStr(buf, len, c->in);
+}
+
+static int fcgi_write(struct conn *c, const char *buf, int len)
+{
+	return FCGX_PutStr(buf, len, c->out) == len ? 0 : -1;
+}
+
+void conn_init_fcgi(struct conn *c, void *fcgx_request)
+{
+	FCGX_Request *r = fcgx_request;
+
+	c->envp = r->envp;
+	c->read = fcgi_read;
+	c->write = fcgi_write;
+	c->in = r->in;
+	c->out = r->out;
+}
+
+static int cgi_read(struct conn *c, char *buf, int len)
+{
+	size_t n = fread(buf, 1, (size_t)len, c->in);
+
+	return n == 0 && ferror((FILE *)c->in) ? -1 : (int)n;
+}
+
+static int cgi_write(struct conn *c, const char *buf, int len)
+{
+	return fwrite(buf, 1, (size_t)len, c->out) == (size_t)len ? 0 : -1;
+}
+
+void conn_init_cgi(struct conn *c, char **envp)
+{
+	c->envp = envp;
+	c->read = cgi_read;
+	c->write = cgi_write;
+	c->in = stdin;
+	c->out = stdout;
+}

@@ -1,0 +1,26 @@
+/* The transport a request arrived on: a FastCGI request or a CGI process.
+ * Only main.c/serve.c create one and only request.c and response.c use one,
+ * so handlers never see FastCGI at all. */
+#ifndef CMDRELAY_CONN_H
+#define CMDRELAY_CONN_H
+
+#include <stddef.h>
+
+struct conn {
+	char **envp;
+	/* Read up to len bytes of the body; returns the count, 0 at its end, -1 on error. */
+	int (*read)(struct conn *, char *buf, int len);
+	/* Write all len bytes; returns 0 or -1. */
+	int (*write)(struct conn *, const char *buf, int len);
+	void *in;
+	void *out;
+};
+
+/* Returns the named CGI/FastCGI parameter, or NULL. */
+const char *conn_param(const struct conn *c, const char *name);
+
+/* Transports, defined in conn.c. */
+void conn_init_fcgi(struct conn *c, void *fcgx_request);
+void conn_init_cgi(struct conn *c, char **envp);
+
+#endif

@@ -1,0 +1,187 @@
+#include "json_body.h"
+
+#include <json-c/printbuf.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Checks every number in v.  json-c accepts a few tokens that are not JSON
+ * ("NaN", "1.") and keeps a parsed double's source text for output, so a
+ * double's text is checked against the JSON number grammar (RFC 8259, 6). */
+static int number_text_valid(const char *s)
+{
+	if (*s == '-')
+		s++;
+	if (*s == '0')
+		s++;
+	else if (*s >= '1' && *s <= '9')
+		while (*s >= '0' && *s <= '9')
+			s++;
+	else
+		return 0;
+	if (*s == '.') {
+		s++;
+		if (!(*s >= '0' && *s <= '9'))
+			return 0;
+		while (*s >= '0' && *s <= '9')
+			s++;
+	}
+	if (*s == 'e' || *s == 'E') {
+		s++;
+		if (*s == '+' || *s == '-')
+			s++;
+		if (!(*s >= '0' && *s <= '9'))
+			return 0;
+		while (*s >= '0' && *s <= '9')
+			s++;
+	}
+	return *s == '\0';
+}
+
+static int numbers_valid(json_object *v, char *why, size_t why_size)
+{
+	switch (json_object_get_type(v)) {
+	case json_type_int: {
+		/* json-c saturates integers beyond 64 bits (and get_int64 saturates
+		 * unsigned ones), so a saturated value is refused like any past 2^53. */
+		int64_t i = json_object_get_int64(v);
+
+		if (i > JSON_MAX_SAFE_INT || i < -JSON_MAX_SAFE_INT) {
+			snprintf(why, why_size, "integer beyond 2^53 cannot be held exactly by a Luau number");
+			return 0;
+		}
+		return 1;
+	}
+	case json_type_double: {
+		const char *text = json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN);
+
+		if (!isfinite(json_object_get_double(v)) || !number_text_valid(text)) {
+			snprintf(why, why_size, "number '%.32s' is not a finite JSON number", text);
+			return 0;
+		}
+		return 1;
+	}
+	case json_type_array: {
+		size_t n = json_object_array_length(v);
+
+		for (size_t k = 0; k < n; k++)
+			if (!numbers_valid(json_object_array_get_idx(v, k), why, why_size))
+				return 0;
+		return 1;
+	}
+	case json_type_object: {
+		json_object_object_foreach(v, key, val) {
+			(void)key;
+			if (!numbers_valid(val, why, why_size))
+				return 0;
+		}
+		return 1;
+	}
+	default:
+		return 1;
+	}
+}
+
+/* json-c's strict mode still takes 'single-quoted' object keys.  Outside
+ * double-quoted strings JSON has no quote character at all, so one there
+ * means the text is not JSON. */
+static int has_single_quote_outside_strings(const char *s, size_t len)
+{
+	int in_string = 0;
+
+	for (size_t i = 0; i < len; i++) {
+		if (in_string) {
+			if (s[i] == '\\')
+				i++;
+			else if (s[i] == '"')
+				in_string = 0;
+		} else if (s[i] == '"') {
+			in_string = 1;
+		} else if (s[i] == '\'') {
+			return 1;
+		}
+	}
+	return 0;
+}
+
+json_object *json_body_parse(const char *body, size_t len, char *why, size_t why_size, int *is_null)
+{
+	struct json_tokener *tok;
+	json_object *v = NULL;
+	enum json_tokener_error err;
+
+	*is_null = 0;
+	if ((tok = json_tokener_new_ex(JSON_MAX_DEPTH)) == NULL) {
+		snprintf(why, why_size, "out of memory");
+		return NULL;
+	}
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+	/* Passing the terminating NUL ends a bare top-level number ("12"). */
+	v = json_tokener_parse_ex(tok, body, (int)len + 1);
+	err = json_tokener_get_error(tok);
+	if (err != json_tokener_success) {
+		if (err == json_tokener_error_depth)
+			snprintf(why, why_size, "JSON nested deeper than %d levels", JSON_MAX_DEPTH);
+		else if (err == json_tokener_error_parse_utf8_string)
+			snprintf(why, why_size, "body is not valid UTF-8");
+		else
+			snprintf(why, why_size, "malformed JSON at byte %zu: %s",
+			    json_tokener_get_parse_end(tok), json_tokener_error_desc(err));
+		json_object_put(v);
+		v = NULL;
+	} else if (json_tokener_get_parse_end(tok) != len || memchr(body, '\0', len) != NULL) {
+		snprintf(why, why_size, "malformed JSON: unexpected data after the value");
+		json_object_put(v);
+		v = NULL;
+	} else if (has_single_quote_outside_strings(body, len)) {
+		snprintf(why, why_size, "malformed JSON: strings and names take double quotes");
+		json_object_put(v);
+		v = NULL;
+	} else if (v == NULL) {
+		*is_null = 1;
+	} else if (!numbers_valid(v, why, why_size)) {
+		json_object_put(v);
+		v = NULL;
+	}
+	json_tokener_free(tok);
+	return v;
+}
+
+const char *json_text(json_object *v, size_t *len)
+{
+	return json_object_to_json_string_length(v, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, len);
+}
+
+static int raw_serialize(json_object *v, struct printbuf *pb, int level, int flags)
+{
+	const char *text = json_object_get_userdata(v);
+
+	(void)level;
+	(void)flags;
+	return printbuf_memappend(pb, text, (int)strlen(text));
+}
+
+json_object *json_raw_new(const char *text, size_t len)
+{
+	json_object *v;
+	char *copy;
+
+	if ((copy = malloc(len + 1)) == NULL)
+		return NULL;
+	memcpy(copy, text, len);
+	copy[len] = '\0';
+	/* The node's own type is never looked at: only its serializer runs. */
+	if ((v = json_object_new_boolean(0)) == NULL) {
+		free(copy);
+		return NULL;
+	}
+	json_object_set_serializer(v, raw_serialize, copy, json_object_free_userdata);
+	return v;
+}
+
+int json_is_object_like(json_object *v)
+{
+	return json_object_is_type(v, json_type_object) ||
+	    (json_object_is_type(v, json_type_array) && json_object_array_length(v) == 0);
+}

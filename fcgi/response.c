@@ -1,0 +1,107 @@
+#include "response.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conn.h"
+#include "json_body.h"
+
+static const char *reason_phrase(int status)
+{
+	switch (status) {
+	case 200: return "OK";
+	case 201: return "Created";
+	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
+	case 403: return "Forbidden";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 409: return "Conflict";
+	case 411: return "Length Required";
+	case 413: return "Payload Too Large";
+	case 415: return "Unsupported Media Type";
+	case 429: return "Too Many Requests";
+	case 500: return "Internal Server Error";
+	case 503: return "Service Unavailable";
+	default: return "Unknown";
+	}
+}
+
+int resp_error(struct resp *resp, int status, const char *code, const char *fmt, ...)
+{
+	char message[512];
+	json_object *body, *err;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(message, sizeof(message), fmt, ap);
+	va_end(ap);
+	json_object_put(resp->body);
+	resp->body = NULL;
+	resp->status = status;
+	if ((body = json_object_new_object()) == NULL || (err = json_object_new_object()) == NULL) {
+		json_object_put(body);
+		return status;
+	}
+	json_object_object_add(err, "code", json_object_new_string(code));
+	json_object_object_add(err, "message", json_object_new_string(message));
+	json_object_object_add(body, "error", err);
+	resp->body = body;
+	return status;
+}
+
+int resp_json(struct resp *resp, int status, json_object *body)
+{
+	json_object_put(resp->body);
+	resp->body = body;
+	if (body == NULL)
+		return resp_unavailable(resp, "out of memory");
+	resp->status = status;
+	return status;
+}
+
+int resp_unavailable(struct resp *resp, const char *what)
+{
+	resp->retry_after = 1;
+	return resp_error(resp, 503, "unavailable", "%s; try again shortly", what);
+}
+
+void resp_send(const struct resp *resp, struct conn *c)
+{
+	char head[512];
+	const char *payload;
+	size_t payload_len = 0;
+	int n;
+
+	if (resp->text != NULL) {
+		payload = resp->text;
+		payload_len = strlen(resp->text);
+	} else if (resp->body != NULL) {
+		payload = json_text(resp->body, &payload_len);
+	} else {
+		payload = "{\"error\":{\"code\":\"unavailable\",\"message\":\"out of memory\"}}";
+		payload_len = strlen(payload);
+	}
+	n = snprintf(head, sizeof(head),
+	    "Status: %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\nCache-Control: no-store\r\n"
+	    "%s%s%s" "%s" "%s%.0d%s" "\r\n",
+	    resp->status, reason_phrase(resp->status),
+	    resp->text != NULL ? resp->content_type : "application/json", payload_len + 1,
+	    resp->allow != NULL ? "Allow: " : "", resp->allow != NULL ? resp->allow : "", resp->allow != NULL ? "\r\n" : "",
+	    resp->www_authenticate ? "WWW-Authenticate: Bearer realm=\"cmdrelay\"\r\n" : "",
+	    resp->retry_after > 0 ? "Retry-After: " : "", resp->retry_after, resp->retry_after > 0 ? "\r\n" : "");
+	if (n < 0 || (size_t)n >= sizeof(head))
+		return;
+	/* A client that went away makes these fail; there is nobody left to tell. */
+	if (c->write(c, head, n) == 0 && c->write(c, payload, (int)payload_len) == 0)
+		(void)c->write(c, "\n", 1);
+}
+
+void resp_free(struct resp *resp)
+{
+	json_object_put(resp->body);
+	free(resp->text);
+	memset(resp, 0, sizeof(*resp));
+}

@@ -1,0 +1,69 @@
+#include "route.h"
+
+#include <string.h>
+
+const struct route routes[ROUTE__COUNT] = {
+	[ROUTE_HEALTH] = { "/v1/health", "health", h_health, NULL, NULL, "GET" },
+	[ROUTE_TUTORIAL_POST] = { "/PostCommand", "tutorial_post", NULL, h_tutorial_post, NULL, "POST" },
+	[ROUTE_TUTORIAL_GET] = { "/GetCommands", "tutorial_get", h_tutorial_get, NULL, NULL, "GET" },
+	[ROUTE_TUTORIAL_DELETE] = { "/DeleteCommands", "tutorial_delete", NULL, NULL, h_tutorial_delete, "DELETE" },
+};
+
+/* Matches one pattern against path, segment by segment. */
+static int pattern_match(const char *pattern, char *path, char **channel, char **id)
+{
+	const char *p = pattern;
+	char *s = path;
+
+	*channel = NULL;
+	*id = NULL;
+	for (;;) {
+		size_t plen, slen;
+
+		if (*p != '/' || *s != '/')
+			return *p == '\0' && *s == '\0';
+		p++;
+		s++;
+		plen = strcspn(p, "/");
+		slen = strcspn(s, "/");
+		if (plen == 4 && strncmp(p, "{ch}", 4) == 0 && slen > 0) {
+			*channel = s;
+		} else if (plen == 4 && strncmp(p, "{id}", 4) == 0 && slen > 0) {
+			*id = s;
+		} else if (plen != slen || strncmp(p, s, plen) != 0) {
+			return 0;
+		}
+		p += plen;
+		s += slen;
+	}
+}
+
+int route_find(const char *path, char *path_copy, struct ctx *ctx)
+{
+	for (int r = 0; r < ROUTE__COUNT; r++) {
+		/* Captures are cut out of a fresh copy for each try. */
+		char *channel, *id;
+
+		strcpy(path_copy, path);
+		if (pattern_match(routes[r].pattern, path_copy, &channel, &id)) {
+			if (channel != NULL)
+				channel[strcspn(channel, "/")] = '\0';
+			if (id != NULL)
+				id[strcspn(id, "/")] = '\0';
+			ctx->channel = channel;
+			ctx->id_text = id;
+			return r;
+		}
+	}
+	return ROUTE_NOT_FOUND;
+}
+
+handler_fn *route_handler(int r, enum http_method method)
+{
+	switch (method) {
+	case METHOD_GET: return routes[r].get;
+	case METHOD_POST: return routes[r].post;
+	case METHOD_DELETE: return routes[r].delete;
+	default: return NULL;
+	}
+}

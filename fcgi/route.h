@@ -1,0 +1,37 @@
+/* The route table: path patterns and the handler of each method. */
+#ifndef CMDRELAY_ROUTE_H
+#define CMDRELAY_ROUTE_H
+
+#include "handler.h"
+#include "request.h"
+
+enum route_id {
+	ROUTE_HEALTH,
+	ROUTE_TUTORIAL_POST,
+	ROUTE_TUTORIAL_GET,
+	ROUTE_TUTORIAL_DELETE,
+	ROUTE__COUNT
+};
+
+struct route {
+	const char *pattern;    /* segments; "{ch}" and "{id}" match one segment each */
+	const char *name;       /* for metrics and logs */
+	handler_fn *get;
+	handler_fn *post;
+	handler_fn *delete;
+	const char *allow;      /* the Allow header of a 405 */
+};
+
+extern const struct route routes[ROUTE__COUNT];
+
+#define ROUTE_NOT_FOUND (-1)
+
+/* Finds the route whose pattern matches path, filling ctx->channel and
+ * ctx->id_text (pointing into path_copy, REQUEST_PATH_MAX bytes, which the
+ * caller keeps).  Returns its index, or ROUTE_NOT_FOUND. */
+int route_find(const char *path, char *path_copy, struct ctx *ctx);
+
+/* The handler of method on route r, or NULL (405). */
+handler_fn *route_handler(int r, enum http_method method);
+
+#endif

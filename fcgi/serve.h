@@ -1,0 +1,23 @@
+/* The ways a request reaches the relay: a FastCGI socket served by a pool of
+ * threads, or one CGI request on stdin and stdout. */
+#ifndef CMDRELAY_SERVE_H
+#define CMDRELAY_SERVE_H
+
+struct settings;
+
+#define SERVE_DEFAULT_THREADS 16
+#define SERVE_MAX_THREADS 1024
+
+/* Serves FastCGI requests on the listening socket fd with threads threads
+ * until SIGTERM or SIGINT; the requests in flight are finished first.
+ * Returns the process's exit status. */
+int serve_fastcgi(const struct settings *s, int fd, int threads);
+
+/* Serves the one CGI request described by the environment. */
+int serve_cgi(const struct settings *s);
+
+/* Opens a FastCGI listening socket: a unix socket path (mode applied when
+ * mode >= 0) or HOST:PORT / :PORT.  Returns the fd, or -1 with errno set. */
+int serve_listen(const char *address, int mode);
+
+#endif

@@ -1,0 +1,42 @@
+#include "settings.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "parse.h"
+
+static const char *env_or(const char *name, const char *fallback)
+{
+	const char *v = getenv(name);
+
+	return v != NULL && *v != '\0' ? v : fallback;
+}
+
+int settings_from_env(struct settings *cfg, char *why, size_t why_size)
+{
+	const char *v;
+	int64_t n;
+
+	cfg->body_limit = CONFIG_DEFAULT_BODY_LIMIT;
+	cfg->tutorial_channel = env_or("CMDRELAY_TUTORIAL_CHANNEL", CONFIG_DEFAULT_TUTORIAL_CHANNEL);
+	cfg->channel_limit = CONFIG_DEFAULT_CHANNEL_LIMIT;
+	cfg->tutorial_open = false;
+	if ((v = getenv("CMDRELAY_BODY_LIMIT")) != NULL) {
+		if (parse_i64(v, 1024, 64 * 1024 * 1024, &n) == -1) {
+			snprintf(why, why_size, "CMDRELAY_BODY_LIMIT must be a byte count from 1024 to 67108864");
+			return -1;
+		}
+		cfg->body_limit = (size_t)n;
+	}
+	if ((v = getenv("CMDRELAY_CHANNEL_LIMIT")) != NULL) {
+		if (parse_i64(v, 1, 100000000, &n) == -1) {
+			snprintf(why, why_size, "CMDRELAY_CHANNEL_LIMIT must be a whole number from 1 to 100000000");
+			return -1;
+		}
+		cfg->channel_limit = (long)n;
+	}
+	if ((v = getenv("CMDRELAY_TUTORIAL_OPEN")) != NULL)
+		cfg->tutorial_open = v[0] == '1' && v[1] == '\0';
+	return 0;
+}

@@ -1,0 +1,24 @@
+/* Settings of one relay process, fixed at start-up. */
+#ifndef CMDRELAY_SETTINGS_H
+#define CMDRELAY_SETTINGS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define CONFIG_DEFAULT_BODY_LIMIT (64 * 1024)
+#define CONFIG_DEFAULT_TUTORIAL_CHANNEL "default"
+#define CONFIG_DEFAULT_CHANNEL_LIMIT 10000
+
+struct settings {
+	const char *db_path;          /* --db, else CMDRELAY_DB, else the built-in default */
+	size_t body_limit;            /* CMDRELAY_BODY_LIMIT bytes */
+	const char *tutorial_channel; /* CMDRELAY_TUTORIAL_CHANNEL */
+	long channel_limit;           /* CMDRELAY_CHANNEL_LIMIT live commands per channel */
+	bool tutorial_open;           /* CMDRELAY_TUTORIAL_OPEN=1: tutorial endpoints without a key */
+};
+
+/* Fills cfg from the environment and built-in defaults; db_path is left to the caller.
+ * Returns 0, or -1 with a one-line reason in why. */
+int settings_from_env(struct settings *cfg, char *why, size_t why_size);
+
+#endif

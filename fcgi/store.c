@@ -1,0 +1,247 @@
+/* Opening the database, migrating its schema, and the helpers every store
+ * operation uses: statements prepared once, transactions, result codes. */
+#include "store_internal.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "store_migrations.h"
+
+const char *store_rc_name(enum store_rc rc)
+{
+	switch (rc) {
+	case STORE_OK: return "ok";
+	case STORE_NOT_FOUND: return "not found";
+	case STORE_CONFLICT: return "conflict";
+	case STORE_BUSY: return "database busy";
+	case STORE_FULL: return "disk full";
+	case STORE_READONLY: return "database read-only";
+	default: return "database error";
+	}
+}
+
+enum store_rc store_rc_from(int rc)
+{
+	switch (rc & 0xff) {
+	case SQLITE_OK:
+	case SQLITE_DONE:
+	case SQLITE_ROW:
+		return STORE_OK;
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+		return STORE_BUSY;
+	case SQLITE_FULL:
+		return STORE_FULL;
+	case SQLITE_READONLY:
+	case SQLITE_CANTOPEN:
+	case SQLITE_PERM:
+		return STORE_READONLY;
+	case SQLITE_CONSTRAINT:
+		return STORE_CONFLICT;
+	default:
+		return STORE_ERROR;
+	}
+}
+
+sqlite3_stmt *store_stmt(struct store *st, enum stmt id)
+{
+	sqlite3_stmt *s = st->stmts[id];
+
+	if (s == NULL) {
+		/* Prepared lazily: a CGI process pays only for the statements it runs. */
+		if (sqlite3_prepare_v3(st->db, store_sql[id], -1, SQLITE_PREPARE_PERSISTENT, &s, NULL) != SQLITE_OK)
+			return NULL;
+		st->stmts[id] = s;
+	} else {
+		sqlite3_reset(s);
+		sqlite3_clear_bindings(s);
+	}
+	return s;
+}
+
+enum store_rc store_exec(sqlite3_stmt *s)
+{
+	int rc;
+
+	if (s == NULL)
+		return STORE_ERROR;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+		;
+	rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
+	sqlite3_reset(s);
+	return store_rc_from(rc);
+}
+
+enum store_rc store_begin_read(struct store *st)
+{
+	return store_exec(store_stmt(st, STMT_BEGIN));
+}
+
+enum store_rc store_begin_write(struct store *st)
+{
+	/* IMMEDIATE takes the write lock up front, so the busy handler can wait
+	 * for it; a deferred transaction upgrading later could only fail. */
+	return store_exec(store_stmt(st, STMT_BEGIN_IMMEDIATE));
+}
+
+enum store_rc store_commit(struct store *st)
+{
+	enum store_rc rc = store_exec(store_stmt(st, STMT_COMMIT));
+
+	if (rc != STORE_OK)
+		store_rollback(st);
+	return rc;
+}
+
+void store_rollback(struct store *st)
+{
+	if (!sqlite3_get_autocommit(st->db))
+		(void)store_exec(store_stmt(st, STMT_ROLLBACK));
+}
+
+const char *store_errmsg(struct store *st)
+{
+	return sqlite3_errmsg(st->db);
+}
+
+int store_schema_latest(void)
+{
+	return migrations[migrations_count - 1].version;
+}
+
+static int pragma_int(sqlite3 *db, const char *sql, int *value)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	if ((rc = sqlite3_prepare_v2(db, sql, -1, &s, NULL)) != SQLITE_OK)
+		return rc;
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		*value = sqlite3_column_int(s, 0);
+		rc = SQLITE_OK;
+	}
+	sqlite3_finalize(s);
+	return rc;
+}
+
+int store_schema_version(struct store *st)
+{
+	int v = -1;
+
+	(void)pragma_int(st->db, "PRAGMA user_version", &v);
+	return v;
+}
+
+/* Applies the migrations the database lacks.  The version is read first
+ * without a lock so that an up-to-date database (the usual case, and every
+ * CGI request) costs no write; only then is it re-read under the write lock,
+ * so that processes starting together migrate exactly once. */
+static int migrate(sqlite3 *db, char *why, size_t why_size)
+{
+	int version = 0, latest = store_schema_latest(), rc;
+	char pragma[48];
+
+	if ((rc = pragma_int(db, "PRAGMA user_version", &version)) != SQLITE_OK)
+		goto fail;
+	if (version == latest)
+		return 0;
+	if (version > latest) {
+		snprintf(why, why_size, "database schema version %d is newer than this cmdrelay (%d)", version, latest);
+		return -1;
+	}
+	if ((rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL)) != SQLITE_OK)
+		goto fail;
+	if ((rc = pragma_int(db, "PRAGMA user_version", &version)) != SQLITE_OK)
+		goto fail_rollback;
+	for (int i = 0; i < migrations_count; i++) {
+		if (migrations[i].version <= version)
+			continue;
+		if ((rc = sqlite3_exec(db, migrations[i].sql, NULL, NULL, NULL)) != SQLITE_OK) {
+			snprintf(why, why_size, "migration %s failed: %s", migrations[i].file, sqlite3_errmsg(db));
+			sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+			return -1;
+		}
+	}
+	snprintf(pragma, sizeof(pragma), "PRAGMA user_version = %d", latest);
+	if ((rc = sqlite3_exec(db, pragma, NULL, NULL, NULL)) != SQLITE_OK)
+		goto fail_rollback;
+	if ((rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL)) != SQLITE_OK)
+		goto fail_rollback;
+	return 0;
+fail_rollback:
+	snprintf(why, why_size, "cannot migrate the database: %s", sqlite3_errmsg(db));
+	sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+	return -1;
+fail:
+	snprintf(why, why_size, "cannot read the database: %s", sqlite3_errmsg(db));
+	return -1;
+}
+
+/* Explains why path cannot be opened in terms an operator can act on. */
+static void explain_open_failure(const char *path, const char *sqlite_msg, char *why, size_t why_size)
+{
+	char dir[4096];
+	const char *slash = strrchr(path, '/');
+	struct stat sb;
+
+	if (slash == NULL)
+		snprintf(dir, sizeof(dir), ".");
+	else if (slash == path)
+		snprintf(dir, sizeof(dir), "/");
+	else
+		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
+	if (stat(dir, &sb) == -1 || !S_ISDIR(sb.st_mode))
+		snprintf(why, why_size, "database directory %s does not exist", dir);
+	else if (access(path, F_OK) == 0 && access(path, R_OK | W_OK) == -1)
+		snprintf(why, why_size, "database file %s is not readable and writable by this user", path);
+	else if (access(dir, W_OK | X_OK) == -1)
+		snprintf(why, why_size, "database directory %s is not writable by this user", dir);
+	else
+		snprintf(why, why_size, "cannot open database %s: %s", path, sqlite_msg);
+}
+
+struct store *store_open(const char *path, char *why, size_t why_size)
+{
+	struct store *st;
+	int rc;
+
+	if ((st = calloc(1, sizeof(*st))) == NULL) {
+		snprintf(why, why_size, "out of memory");
+		return NULL;
+	}
+	rc = sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc != SQLITE_OK) {
+		explain_open_failure(path, st->db != NULL ? sqlite3_errmsg(st->db) : "out of memory", why, why_size);
+		goto fail;
+	}
+	sqlite3_extended_result_codes(st->db, 1);
+	sqlite3_busy_timeout(st->db, STORE_BUSY_TIMEOUT_MS);
+	/* WAL lets readers run beside the one writer.  NORMAL in WAL mode loses no
+	 * commit when the relay crashes, only (rarely) the last ones on power loss. */
+	rc = sqlite3_exec(st->db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;", NULL, NULL, NULL);
+	if (rc != SQLITE_OK) {
+		explain_open_failure(path, sqlite3_errmsg(st->db), why, why_size);
+		goto fail;
+	}
+	if (migrate(st->db, why, why_size) == -1)
+		goto fail;
+	return st;
+fail:
+	store_close(st);
+	return NULL;
+}
+
+void store_close(struct store *st)
+{
+	if (st == NULL)
+		return;
+	for (int i = 0; i < STMT__COUNT; i++)
+		sqlite3_finalize(st->stmts[i]);
+	sqlite3_close(st->db);
+	free(st);
+}

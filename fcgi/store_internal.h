@@ -1,0 +1,30 @@
+/* Shared by the store_*.c files only: the connection, its statements and
+ * transaction helpers. */
+#ifndef CMDRELAY_STORE_INTERNAL_H
+#define CMDRELAY_STORE_INTERNAL_H
+
+#include <sqlite3.h>
+
+#include "store.h"
+#include "store_sql.h"
+
+struct store {
+	sqlite3 *db;
+	sqlite3_stmt *stmts[STMT__COUNT]; /* prepared on first use, kept for the connection's life */
+};
+
+/* Returns the statement, reset and with bindings cleared, or NULL if it could not be prepared. */
+sqlite3_stmt *store_stmt(struct store *st, enum stmt id);
+
+/* Maps an SQLite result code onto the store's. */
+enum store_rc store_rc_from(int sqlite_rc);
+
+enum store_rc store_begin_read(struct store *st);
+enum store_rc store_begin_write(struct store *st);
+enum store_rc store_commit(struct store *st);
+void store_rollback(struct store *st);
+
+/* Steps a statement that returns no rows (or whose rows are ignored) to completion. */
+enum store_rc store_exec(sqlite3_stmt *s);
+
+#endif

@@ -1,0 +1,75 @@
+/* Unit tests of request-body JSON validation and raw embedding. */
+#include <string.h>
+
+#include "json_body.h"
+#include "tap.h"
+
+static int parses(const char *text)
+{
+	char why[160];
+	int is_null;
+	json_object *v = json_body_parse(text, strlen(text), why, sizeof(why), &is_null);
+	int good = v != NULL || is_null;
+
+	json_object_put(v);
+	return good;
+}
+
+static int nested(int depth)
+{
+	char buf[256];
+	int n = 0;
+
+	for (int i = 0; i < depth; i++)
+		buf[n++] = '[';
+	for (int i = 0; i < depth; i++)
+		buf[n++] = ']';
+	buf[n] = '\0';
+	return parses(buf);
+}
+
+int main(void)
+{
+	char why[160];
+	int is_null;
+	json_object *v;
+	size_t len;
+
+	ok(parses("{\"a\":1}"), "an object parses");
+	ok(parses("12") && parses("-0.5") && parses("\"x\"") && parses("true"), "bare scalars parse");
+	ok(parses("null"), "null parses (as a NULL value)");
+	ok(!parses("{\"a\":1} x"), "trailing data is refused");
+	ok(parses("  {\"a\":1}\n "), "surrounding whitespace is accepted");
+	ok(!parses("{'a':1}") && !parses("['a']"), "single quotes are refused");
+	ok(parses("{\"it's\":\"\\\"'\"}"), "single quotes inside strings are fine");
+	ok(!parses("[1,2,]"), "a trailing comma is refused");
+	ok(!parses("NaN") && !parses("Infinity") && !parses("1.") && !parses("01"), "non-JSON numbers are refused");
+	ok(!parses("1e400"), "an infinite number is refused");
+	ok(parses("9007199254740992") && parses("-9007199254740992"), "integers up to 2^53 are accepted");
+	ok(!parses("9007199254740993") && !parses("-9007199254740993"), "integers beyond 2^53 are refused");
+	ok(!parses("18446744073709551616") && !parses("{\"a\":[99999999999999999999999]}"),
+	    "integers beyond 64 bits are refused, nested too");
+	ok(parses("1e300") && parses("1.5E-7"), "large and small doubles are accepted");
+	ok(nested(32), "32 levels of nesting are accepted");
+	ok(!nested(33), "33 levels of nesting are refused");
+	ok(!parses("\"\xff\""), "invalid UTF-8 is refused");
+	ok(!parses("\"\xc3\""), "truncated UTF-8 is refused");
+	ok(parses("\"\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\""), "valid multi-byte UTF-8 is accepted");
+	ok(!parses(""), "an empty body is refused");
+	ok(json_body_parse("{\"a\":1}\0x", 9, why, sizeof(why), &is_null) == NULL, "an embedded NUL is refused");
+
+	{
+		const char *text = "{\"n\":0.1,\"m\":1E2,\"s\":\"a/\\u00e9\"}";
+
+		v = json_body_parse(text, strlen(text), why, sizeof(why), &is_null);
+	}
+	ok(v != NULL && strcmp(json_text(v, &len), "{\"n\":0.1,\"m\":1E2,\"s\":\"a/\xc3\xa9\"}") == 0,
+	    "numbers keep their source text and '/' stays unescaped");
+	json_object_put(v);
+
+	v = json_object_new_object();
+	json_object_object_add(v, "raw", json_raw_new("[1,{\"b\":2}]", 11));
+	ok(strcmp(json_text(v, &len), "{\"raw\":[1,{\"b\":2}]}") == 0, "json_raw_new embeds text verbatim");
+	json_object_put(v);
+	return tap_done();
+}
