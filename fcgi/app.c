@@ -1,11 +1,13 @@
 #include "app.h"
 
+#include <stdatomic.h>
 #include <string.h>
 
 #include "settings.h"
 #include "conn.h"
 #include "handler.h"
 #include "log.h"
+#include "metrics.h"
 #include "request.h"
 #include "response.h"
 #include "route.h"
@@ -29,14 +31,30 @@ int store_failure(struct ctx *ctx, struct resp *resp, int rc, const char *doing)
 	}
 }
 
-static int dispatch(const struct settings *cfg, struct req *req, struct resp *resp)
+void sweep_now_and_then(struct ctx *ctx, int64_t now_ms)
+{
+	static atomic_llong last_sweep;
+	int64_t last = atomic_load(&last_sweep), expired, finished;
+	int rc;
+
+	/* One thread per process sweeps, at most once a second. */
+	if (now_ms - last < 1000 || !atomic_compare_exchange_strong(&last_sweep, &last, now_ms))
+		return;
+	if ((rc = store_sweep(ctx->st, now_ms, ctx->cfg->retention_ms, &expired, &finished)) != STORE_OK)
+		log_msg("sweep failed: %s", store_rc_name((enum store_rc)rc));
+	else if (expired > 0)
+		metrics_expired(expired);
+}
+
+static int dispatch(const struct settings *cfg, struct req *req, struct resp *resp, int *route)
 {
 	char path_copy[REQUEST_PATH_MAX], why[256];
 	struct ctx ctx = { .cfg = cfg, .db_path = req->db_path != NULL ? req->db_path : cfg->db_path };
 	handler_fn *h;
 	int r, status;
 
-	if ((r = route_find(req->path, path_copy, &ctx)) == ROUTE_NOT_FOUND)
+	*route = r = route_find(req->path, path_copy, &ctx);
+	if (r == ROUTE_NOT_FOUND)
 		return resp_error(resp, 404, "not_found", "no such endpoint: %.200s", req->path);
 	if ((h = route_handler(r, req->method)) == NULL) {
 		resp->allow = routes[r].allow;
@@ -54,6 +72,7 @@ static int dispatch(const struct settings *cfg, struct req *req, struct resp *re
 		return resp_unavailable(resp, "the database cannot be opened");
 	}
 	status = h(&ctx, req, resp);
+	/* After a 503 the connection may be the problem (a deleted file, a full disk): start afresh. */
 	store_pool_release(ctx.st, status == 503);
 	return status;
 }
@@ -62,12 +81,13 @@ void app_handle(const struct settings *cfg, struct conn *c)
 {
 	struct req req;
 	struct resp resp;
-	int status;
+	int status, route = ROUTE_NOT_FOUND;
 
 	memset(&resp, 0, sizeof(resp));
 	if ((status = request_read(&req, c, cfg->body_limit, &resp)) == 0)
-		status = dispatch(cfg, &req, &resp);
+		status = dispatch(cfg, &req, &resp, &route);
 	resp.status = status;
+	metrics_request(route, status);
 	resp_send(&resp, c);
 	if (status >= 500)
 		log_msg("%s %.200s -> %d", method_name(req.method), req.path, status);

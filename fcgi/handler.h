@@ -23,7 +23,25 @@ typedef int handler_fn(struct ctx *ctx, const struct req *req, struct resp *resp
 /* Maps a failed store call to the client's answer (503 and the like) and logs it. */
 int store_failure(struct ctx *ctx, struct resp *resp, int store_rc, const char *doing);
 
+/* Shared by the queue and poll handlers (h_queue.c). */
+struct json_object;
+struct claim_state {
+	const char *consumer;
+	int max;
+	int64_t lease_ms;
+	struct json_object *list; /* claimed commands, with their leases */
+};
+int consumer_field(struct json_object *body, const char **consumer, struct resp *resp);
+int claim_attempt(struct ctx *ctx, struct resp *resp, void *claim_state, int64_t *wake_at_ms);
+int ack_failure(struct ctx *ctx, struct resp *resp, int store_rc, int64_t id);
+
+/* Sweeps expired and long-finished commands, at most once a second per process. */
+void sweep_now_and_then(struct ctx *ctx, int64_t now_ms);
+
 handler_fn h_tutorial_post, h_tutorial_get, h_tutorial_delete;
 handler_fn h_health;
+handler_fn h_publish, h_read, h_command_get, h_command_cancel;
+handler_fn h_claims, h_ack, h_poll;
+handler_fn h_channels, h_consumers, h_metrics;
 
 #endif

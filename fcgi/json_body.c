@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "validate.h"
+
 /* Checks every number in v.  json-c accepts a few tokens that are not JSON
  * ("NaN", "1.") and keeps a parsed double's source text for output, so a
  * double's text is checked against the JSON number grammar (RFC 8259, 6). */
@@ -83,10 +85,11 @@ static int numbers_valid(json_object *v, char *why, size_t why_size)
 	}
 }
 
-/* json-c's strict mode still takes 'single-quoted' object keys.  Outside
- * double-quoted strings JSON has no quote character at all, so one there
- * means the text is not JSON. */
-static int has_single_quote_outside_strings(const char *s, size_t len)
+/* json-c's strict mode still takes 'single-quoted' object keys and raw
+ * control characters inside strings.  Outside double-quoted strings JSON has
+ * no quote character at all, and inside them U+0000 to U+001F must be escaped
+ * (RFC 8259, section 7).  Returns what is wrong, or NULL. */
+static const char *strict_text_problem(const char *s, size_t len)
 {
 	int in_string = 0;
 
@@ -96,13 +99,15 @@ static int has_single_quote_outside_strings(const char *s, size_t len)
 				i++;
 			else if (s[i] == '"')
 				in_string = 0;
+			else if ((unsigned char)s[i] < 0x20)
+				return "malformed JSON: control characters in strings must be escaped";
 		} else if (s[i] == '"') {
 			in_string = 1;
 		} else if (s[i] == '\'') {
-			return 1;
+			return "malformed JSON: strings and names take double quotes";
 		}
 	}
-	return 0;
+	return NULL;
 }
 
 json_object *json_body_parse(const char *body, size_t len, char *why, size_t why_size, int *is_null)
@@ -110,8 +115,15 @@ json_object *json_body_parse(const char *body, size_t len, char *why, size_t why
 	struct json_tokener *tok;
 	json_object *v = NULL;
 	enum json_tokener_error err;
+	const char *problem;
 
 	*is_null = 0;
+	/* json-c's own check lets overlong forms, surrogates and code points
+	 * past U+10FFFF through, which would then be stored and sent back. */
+	if (!utf8_valid(body, len)) {
+		snprintf(why, why_size, "body is not valid UTF-8");
+		return NULL;
+	}
 	if ((tok = json_tokener_new_ex(JSON_MAX_DEPTH)) == NULL) {
 		snprintf(why, why_size, "out of memory");
 		return NULL;
@@ -134,8 +146,8 @@ json_object *json_body_parse(const char *body, size_t len, char *why, size_t why
 		snprintf(why, why_size, "malformed JSON: unexpected data after the value");
 		json_object_put(v);
 		v = NULL;
-	} else if (has_single_quote_outside_strings(body, len)) {
-		snprintf(why, why_size, "malformed JSON: strings and names take double quotes");
+	} else if ((problem = strict_text_problem(body, len)) != NULL) {
+		snprintf(why, why_size, "%s", problem);
 		json_object_put(v);
 		v = NULL;
 	} else if (v == NULL) {

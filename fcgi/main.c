@@ -30,9 +30,10 @@ static void usage(FILE *out)
 	    "CGI when GATEWAY_INTERFACE is set.\n"
 	    "\n"
 	    "commands:\n"
-	    "  serve --listen ADDR [--threads N] [--socket-mode MODE]\n"
+	    "  serve --listen ADDR [--threads N] [--max-threads M] [--socket-mode MODE]\n"
 	    "                 serve FastCGI on ADDR (a unix socket path, HOST:PORT or :PORT)\n"
-	    "                 with N threads (default %d); SIGTERM or SIGINT stops it\n"
+	    "                 with N threads (default %d), growing to M (default %d) while\n"
+	    "                 long polls are held; SIGTERM or SIGINT stops it\n"
 	    "  init           create or migrate the database, then exit\n"
 	    "\n"
 	    "options:\n"
@@ -42,7 +43,7 @@ static void usage(FILE *out)
 	    "\n"
 	    "environment: CMDRELAY_DB, CMDRELAY_BODY_LIMIT (bytes, default %d),\n"
 	    "CMDRELAY_TUTORIAL_CHANNEL (default \"%s\"), CMDRELAY_CHANNEL_LIMIT (default %d)\n",
-	    SERVE_DEFAULT_THREADS, CMDRELAY_DEFAULT_DB, CONFIG_DEFAULT_BODY_LIMIT, CONFIG_DEFAULT_TUTORIAL_CHANNEL,
+	    SERVE_DEFAULT_THREADS, SERVE_DEFAULT_MAX_THREADS, CMDRELAY_DEFAULT_DB, CONFIG_DEFAULT_BODY_LIMIT, CONFIG_DEFAULT_TUTORIAL_CHANNEL,
 	    CONFIG_DEFAULT_CHANNEL_LIMIT);
 }
 
@@ -82,7 +83,7 @@ static int stdin_is_listening_socket(void)
 static int cmd_serve(struct settings *s, int argc, char **argv)
 {
 	const char *listen_addr = NULL;
-	int64_t threads = SERVE_DEFAULT_THREADS, mode = -1;
+	int64_t threads = SERVE_DEFAULT_THREADS, max_threads = SERVE_DEFAULT_MAX_THREADS, mode = -1;
 	int fd;
 
 	for (int i = 0; i < argc; i++) {
@@ -92,7 +93,10 @@ static int cmd_serve(struct settings *s, int argc, char **argv)
 			listen_addr = argv[++i];
 		} else if (strcmp(argv[i], "--threads") == 0 && next != NULL) {
 			if (parse_i64(argv[++i], 1, SERVE_MAX_THREADS, &threads) == -1)
-				return fail("--threads must be a whole number from 1 to 1024, not '%s'", argv[i]);
+				return fail("--threads must be a whole number from 1 to 4096, not '%s'", argv[i]);
+		} else if (strcmp(argv[i], "--max-threads") == 0 && next != NULL) {
+			if (parse_i64(argv[++i], 1, SERVE_MAX_THREADS, &max_threads) == -1)
+				return fail("--max-threads must be a whole number from 1 to 4096, not '%s'", argv[i]);
 		} else if (strcmp(argv[i], "--socket-mode") == 0 && next != NULL) {
 			char *end;
 
@@ -114,7 +118,7 @@ static int cmd_serve(struct settings *s, int argc, char **argv)
 		fprintf(stderr, "cmdrelay: cannot listen on %s: %s\n", listen_addr, strerror(errno));
 		return 1;
 	}
-	return serve_fastcgi(s, fd, (int)threads);
+	return serve_fastcgi(s, fd, (int)threads, (int)max_threads);
 }
 
 int main(int argc, char **argv)
@@ -165,7 +169,7 @@ int main(int argc, char **argv)
 			return 1;
 		if (FCGX_Init() != 0)
 			return 1;
-		return serve_fastcgi(&s, 0, SERVE_DEFAULT_THREADS);
+		return serve_fastcgi(&s, 0, SERVE_DEFAULT_THREADS, SERVE_DEFAULT_MAX_THREADS);
 	}
 	if (getenv("GATEWAY_INTERFACE") != NULL)
 		return serve_cgi(&s);

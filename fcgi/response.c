@@ -7,6 +7,7 @@
 
 #include "conn.h"
 #include "json_body.h"
+#include "validate.h"
 
 static const char *reason_phrase(int status)
 {
@@ -29,6 +30,22 @@ static const char *reason_phrase(int status)
 	}
 }
 
+/* Messages quote what the client sent (a path, a content type), possibly cut
+ * short mid-character: a JSON body must be UTF-8, so any byte that is not part
+ * of a valid sequence becomes '?'. */
+static void utf8_scrub(char *s)
+{
+	size_t len = strlen(s), i = 0, n;
+
+	while (i < len) {
+		if ((n = utf8_sequence_len(s + i, len - i)) == 0) {
+			s[i] = '?';
+			n = 1;
+		}
+		i += n;
+	}
+}
+
 int resp_error(struct resp *resp, int status, const char *code, const char *fmt, ...)
 {
 	char message[512];
@@ -38,6 +55,7 @@ int resp_error(struct resp *resp, int status, const char *code, const char *fmt,
 	va_start(ap, fmt);
 	vsnprintf(message, sizeof(message), fmt, ap);
 	va_end(ap);
+	utf8_scrub(message);
 	json_object_put(resp->body);
 	resp->body = NULL;
 	resp->status = status;

@@ -7,6 +7,15 @@ const struct route routes[ROUTE__COUNT] = {
 	[ROUTE_TUTORIAL_POST] = { "/PostCommand", "tutorial_post", NULL, h_tutorial_post, NULL, "POST" },
 	[ROUTE_TUTORIAL_GET] = { "/GetCommands", "tutorial_get", h_tutorial_get, NULL, NULL, "GET" },
 	[ROUTE_TUTORIAL_DELETE] = { "/DeleteCommands", "tutorial_delete", NULL, NULL, h_tutorial_delete, "DELETE" },
+	[ROUTE_CHANNELS] = { "/v1/channels", "channels", h_channels, NULL, NULL, "GET" },
+	[ROUTE_COMMANDS] = { "/v1/channels/{ch}/commands", "commands", h_read, h_publish, NULL, "GET, POST" },
+	[ROUTE_COMMAND] = { "/v1/channels/{ch}/commands/{id}", "command", h_command_get, NULL, h_command_cancel,
+		"GET, DELETE" },
+	[ROUTE_ACK] = { "/v1/channels/{ch}/commands/{id}/ack", "ack", NULL, h_ack, NULL, "POST" },
+	[ROUTE_CLAIMS] = { "/v1/channels/{ch}/claims", "claims", NULL, h_claims, NULL, "POST" },
+	[ROUTE_POLL] = { "/v1/channels/{ch}/poll", "poll", NULL, h_poll, NULL, "POST" },
+	[ROUTE_CONSUMERS] = { "/v1/channels/{ch}/consumers", "consumers", h_consumers, NULL, NULL, "GET" },
+	[ROUTE_METRICS] = { "/metrics", "metrics", h_metrics, NULL, NULL, "GET" },
 };
 
 /* Matches one pattern against path, segment by segment. */

@@ -16,54 +16,115 @@
 #include "log.h"
 #include "settings.h"
 #include "store_pool.h"
+#include "waiters.h"
 
+/* Threads serve requests one at a time each.  A long poll holds its thread,
+ * so before a request starts waiting, a thread is added if none is left to
+ * accept (up to max_threads); threads beyond the base count leave again
+ * once they are not needed. */
 struct server {
 	const struct settings *settings;
 	int fd;
+	int base_threads;
+	int max_threads;
 	/* libfcgi's accept is not safe to enter from several threads at once. */
 	pthread_mutex_t accept_lock;
+	pthread_mutex_t count_lock;
+	pthread_cond_t all_done;
+	int total;      /* running worker threads */
+	int accepting;  /* of which waiting for a new request */
+	int stopping;
 };
+
+static struct server srv = {
+	.accept_lock = PTHREAD_MUTEX_INITIALIZER,
+	.count_lock = PTHREAD_MUTEX_INITIALIZER,
+	.all_done = PTHREAD_COND_INITIALIZER,
+};
+
+static void *worker(void *arg);
+
+/* Starts a detached worker.  Called with count_lock held. */
+static int worker_start(void)
+{
+	pthread_attr_t attr;
+	pthread_t tid;
+	int rc;
+
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	/* Small stacks: a thousand held long polls must fit in little memory. */
+	pthread_attr_setstacksize(&attr, 256 * 1024);
+	rc = pthread_create(&tid, &attr, worker, NULL);
+	pthread_attr_destroy(&attr);
+	if (rc == 0)
+		srv.total++;
+	return rc == 0 ? 0 : -1;
+}
+
+static void before_wait(void)
+{
+	pthread_mutex_lock(&srv.count_lock);
+	if (!srv.stopping && srv.accepting == 0 && srv.total < srv.max_threads)
+		(void)worker_start();
+	pthread_mutex_unlock(&srv.count_lock);
+}
 
 static void *worker(void *arg)
 {
-	struct server *srv = arg;
 	FCGX_Request request;
 	struct conn c;
 
-	if (FCGX_InitRequest(&request, srv->fd, 0) != 0)
-		return NULL;
+	(void)arg;
+	if (FCGX_InitRequest(&request, srv.fd, 0) != 0)
+		goto out;
 	for (;;) {
 		int rc;
 
-		pthread_mutex_lock(&srv->accept_lock);
+		pthread_mutex_lock(&srv.count_lock);
+		/* A thread added for a long poll leaves when others are free to accept. */
+		if (srv.stopping || (srv.total > srv.base_threads && srv.accepting > 0)) {
+			pthread_mutex_unlock(&srv.count_lock);
+			break;
+		}
+		srv.accepting++;
+		pthread_mutex_unlock(&srv.count_lock);
+
+		pthread_mutex_lock(&srv.accept_lock);
 		rc = FCGX_Accept_r(&request);
-		pthread_mutex_unlock(&srv->accept_lock);
+		pthread_mutex_unlock(&srv.accept_lock);
+
+		pthread_mutex_lock(&srv.count_lock);
+		srv.accepting--;
+		pthread_mutex_unlock(&srv.count_lock);
 		if (rc < 0)
 			break;
 		conn_init_fcgi(&c, &request);
-		app_handle(srv->settings, &c);
+		app_handle(srv.settings, &c);
 		FCGX_Finish_r(&request);
 	}
 	FCGX_Free(&request, 1);
+out:
+	pthread_mutex_lock(&srv.count_lock);
+	srv.total--;
+	pthread_cond_broadcast(&srv.all_done);
+	pthread_mutex_unlock(&srv.count_lock);
 	return NULL;
 }
 
-int serve_fastcgi(const struct settings *s, int fd, int threads)
+int serve_fastcgi(const struct settings *s, int fd, int threads, int max_threads)
 {
-	struct server srv = { .settings = s, .fd = fd };
-	pthread_t *tids;
 	sigset_t stop_signals;
-	int started = 0, sig;
+	int sig;
 
 	if (FCGX_Init() != 0) {
 		fprintf(stderr, "cmdrelay: cannot initialise libfcgi\n");
 		return 1;
 	}
-	if ((tids = calloc((size_t)threads, sizeof(*tids))) == NULL) {
-		fprintf(stderr, "cmdrelay: out of memory\n");
-		return 1;
-	}
-	pthread_mutex_init(&srv.accept_lock, NULL);
+	srv.settings = s;
+	srv.fd = fd;
+	srv.base_threads = threads;
+	srv.max_threads = max_threads > threads ? max_threads : threads;
 	/* Workers inherit a mask that blocks the stop signals; only the main
 	 * thread takes them, with sigwait, so no handler runs inside a request. */
 	sigemptyset(&stop_signals);
@@ -72,26 +133,32 @@ int serve_fastcgi(const struct settings *s, int fd, int threads)
 	pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	store_pool_set_max(threads);
-	for (int i = 0; i < threads; i++) {
-		if (pthread_create(&tids[i], NULL, worker, &srv) != 0)
+	waiters_set_hooks(before_wait, NULL);
+	pthread_mutex_lock(&srv.count_lock);
+	for (int i = 0; i < threads; i++)
+		if (worker_start() == -1)
 			break;
-		started++;
-	}
-	if (started == 0) {
+	pthread_mutex_unlock(&srv.count_lock);
+	if (srv.total == 0) {
 		fprintf(stderr, "cmdrelay: cannot start worker threads\n");
-		free(tids);
 		return 1;
 	}
-	log_msg("serving FastCGI with %d threads", started);
+	log_msg("serving FastCGI with %d threads (up to %d with long polls)", srv.total, srv.max_threads);
 	while (sigwait(&stop_signals, &sig) != 0)
 		;
 	log_msg("signal %d: finishing requests in flight", sig);
+	pthread_mutex_lock(&srv.count_lock);
+	srv.stopping = 1;
+	pthread_mutex_unlock(&srv.count_lock);
 	FCGX_ShutdownPending();
+	/* Long polls answer now with what they have. */
+	waiters_shutdown();
 	/* Wakes every thread blocked in accept(); requests being served go on. */
 	shutdown(fd, SHUT_RDWR);
-	for (int i = 0; i < started; i++)
-		pthread_join(tids[i], NULL);
-	free(tids);
+	pthread_mutex_lock(&srv.count_lock);
+	while (srv.total > 0)
+		pthread_cond_wait(&srv.all_done, &srv.count_lock);
+	pthread_mutex_unlock(&srv.count_lock);
 	store_pool_shutdown();
 	log_msg("stopped");
 	return 0;

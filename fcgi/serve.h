@@ -6,12 +6,13 @@
 struct settings;
 
 #define SERVE_DEFAULT_THREADS 16
-#define SERVE_MAX_THREADS 1024
+#define SERVE_MAX_THREADS 4096
+#define SERVE_DEFAULT_MAX_THREADS 1100
 
 /* Serves FastCGI requests on the listening socket fd with threads threads
- * until SIGTERM or SIGINT; the requests in flight are finished first.
- * Returns the process's exit status. */
-int serve_fastcgi(const struct settings *s, int fd, int threads);
+ * (growing to max_threads while long polls hold some) until SIGTERM or
+ * SIGINT; the requests in flight are finished first.  Returns the exit status. */
+int serve_fastcgi(const struct settings *s, int fd, int threads, int max_threads);
 
 /* Serves the one CGI request described by the environment. */
 int serve_cgi(const struct settings *s);

@@ -36,6 +36,14 @@ int settings_from_env(struct settings *cfg, char *why, size_t why_size)
 		}
 		cfg->channel_limit = (long)n;
 	}
+	cfg->retention_ms = (int64_t)CONFIG_DEFAULT_RETENTION_S * 1000;
+	if ((v = getenv("CMDRELAY_RETENTION")) != NULL) {
+		if (parse_i64(v, 0, 365LL * 86400, &n) == -1) {
+			snprintf(why, why_size, "CMDRELAY_RETENTION must be seconds from 0 to 31536000");
+			return -1;
+		}
+		cfg->retention_ms = n * 1000;
+	}
 	if ((v = getenv("CMDRELAY_TUTORIAL_OPEN")) != NULL)
 		cfg->tutorial_open = v[0] == '1' && v[1] == '\0';
 	return 0;

@@ -4,16 +4,19 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #define CONFIG_DEFAULT_BODY_LIMIT (64 * 1024)
 #define CONFIG_DEFAULT_TUTORIAL_CHANNEL "default"
 #define CONFIG_DEFAULT_CHANNEL_LIMIT 10000
+#define CONFIG_DEFAULT_RETENTION_S 86400
 
 struct settings {
 	const char *db_path;          /* --db, else CMDRELAY_DB, else the built-in default */
 	size_t body_limit;            /* CMDRELAY_BODY_LIMIT bytes */
 	const char *tutorial_channel; /* CMDRELAY_TUTORIAL_CHANNEL */
 	long channel_limit;           /* CMDRELAY_CHANNEL_LIMIT live commands per channel */
+	int64_t retention_ms;         /* CMDRELAY_RETENTION seconds: done and dead commands are kept this long */
 	bool tutorial_open;           /* CMDRELAY_TUTORIAL_OPEN=1: tutorial endpoints without a key */
 };
 

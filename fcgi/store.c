@@ -195,8 +195,10 @@ static void explain_open_failure(const char *path, const char *sqlite_msg, char 
 		snprintf(dir, sizeof(dir), "/");
 	else
 		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
-	if (stat(dir, &sb) == -1 || !S_ISDIR(sb.st_mode))
+	if (stat(dir, &sb) == -1)
 		snprintf(why, why_size, "database directory %s does not exist", dir);
+	else if (!S_ISDIR(sb.st_mode))
+		snprintf(why, why_size, "database directory %s is not a directory", dir);
 	else if (access(path, F_OK) == 0 && access(path, R_OK | W_OK) == -1)
 		snprintf(why, why_size, "database file %s is not readable and writable by this user", path);
 	else if (access(dir, W_OK | X_OK) == -1)

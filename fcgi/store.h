@@ -17,6 +17,8 @@ enum store_rc {
 	STORE_FULL,       /* the disk or the database is full */
 	STORE_READONLY,   /* the file or its directory cannot be written */
 	STORE_ERROR,      /* anything else: I/O error, corruption, out of memory */
+	STORE_CHANNEL_FULL, /* the channel holds its limit of live commands */
+	STORE_NEEDS_LEASE,  /* a queue command was acked without its lease token */
 };
 
 struct store;
@@ -54,5 +56,107 @@ enum store_rc store_tutorial_list(struct store *st, const char *channel, int64_t
 
 /* Deletes the commands with these names; unknown names are not an error. */
 enum store_rc store_tutorial_delete(struct store *st, const char *channel, const char *const *names, size_t count);
+
+/* --- v1 commands --- */
+
+/* A command as stored.  Strings live until the callback returns; expires_at
+ * and lease_expires_at are 0 when NULL.  state is the state now: a lapsed
+ * lease reads as "pending", or "dead" once its attempts are spent. */
+struct command_row {
+	int64_t id;
+	const char *channel;
+	const char *name;
+	const char *data;         /* JSON text */
+	size_t data_len;
+	const char *mode;         /* "broadcast" or "queue" */
+	const char *target;       /* NULL for every consumer */
+	const char *key;          /* dedup key or NULL */
+	const char *state;
+	int64_t attempts;
+	int64_t max_attempts;
+	int64_t created_at;
+	int64_t expires_at;
+	const char *lease_token;
+	const char *lease_consumer;
+	int64_t lease_expires_at;
+	const char *result;       /* JSON text or NULL */
+	size_t result_len;
+	int existed;              /* publish: an earlier command with the same key */
+};
+
+/* Called once per row; returning non-zero stops the walk (and the store returns STORE_ERROR). */
+typedef int store_command_fn(void *arg, const struct command_row *row);
+
+struct new_command {
+	const char *name;
+	const char *data;          /* JSON text */
+	const char *mode;          /* "broadcast" or "queue" */
+	const char *target;        /* or NULL */
+	const char *key;           /* or NULL */
+	int64_t ttl_ms;
+	int64_t max_attempts;
+};
+
+/* Stores commands all or nothing.  An element whose key a live command of the
+ * channel already has (or an earlier element of the same batch) stores
+ * nothing and reports that command, existed = 1.  fn sees each element in
+ * order; *stored counts the new ones.  STORE_CHANNEL_FULL when the channel
+ * would hold more than limit live commands. */
+enum store_rc store_publish(struct store *st, const char *channel, const struct new_command *cmds, size_t count,
+    int64_t now_ms, long limit, store_command_fn *fn, void *arg, size_t *stored);
+
+/* Live broadcast commands of the channel with id > after that consumer (NULL:
+ * nobody in particular) may see, oldest first, at most limit. */
+enum store_rc store_read(struct store *st, const char *channel, int64_t after, int limit, const char *consumer,
+    int64_t now_ms, store_command_fn *fn, void *arg);
+
+/* The newest command id ever handed out: a cursor that means "from now on". */
+enum store_rc store_last_id(struct store *st, int64_t *id);
+
+enum store_rc store_command_get(struct store *st, const char *channel, int64_t id, int64_t now_ms,
+    store_command_fn *fn, void *arg);
+
+typedef int store_ack_fn(void *arg, const char *consumer, int64_t acked_at, const char *result, size_t result_len);
+enum store_rc store_command_acks(struct store *st, int64_t id, store_ack_fn *fn, void *arg);
+
+/* Cancels (deletes) a command.  STORE_NOT_FOUND when the channel has no such id. */
+enum store_rc store_cancel(struct store *st, const char *channel, int64_t id);
+
+/* Leases up to max claimable queue commands to consumer for lease_ms.  Takes
+ * the write lock only when something is claimable. */
+enum store_rc store_claim(struct store *st, const char *channel, const char *consumer, int max, int64_t lease_ms,
+    int64_t now_ms, store_command_fn *fn, void *arg, size_t *claimed);
+
+/* When the next lease of the channel runs out (0: none), so a waiting claim can wake for it. */
+enum store_rc store_next_lease_expiry(struct store *st, const char *channel, int64_t now_ms, int64_t *at);
+
+/* Acknowledges command id for consumer with result (JSON text or NULL).
+ * Queue: needs the current lease token (STORE_NEEDS_LEASE without one,
+ * STORE_CONFLICT when it is not the current lease) and marks it done.
+ * Broadcast: records the consumer's first ack.  fn sees the command after. */
+enum store_rc store_ack(struct store *st, const char *channel, int64_t id, const char *consumer, const char *lease,
+    const char *result, int64_t now_ms, store_command_fn *fn, void *arg);
+
+/* Records that consumer polled the channel: *after is the cursor it sent (or
+ * -1), and comes back as the cursor to read from (its remembered one, 0 for a
+ * new consumer).  Writes only when the cursor moved or presence is older than
+ * presence_ms, so an idle poll costs no write. */
+enum store_rc store_consumer_seen(struct store *st, const char *channel, const char *consumer, int64_t *after,
+    int64_t now_ms, int64_t presence_ms);
+
+typedef int store_consumer_fn(void *arg, const char *consumer, int64_t first_seen, int64_t last_seen, int64_t cursor);
+enum store_rc store_consumers(struct store *st, const char *channel, int64_t since_ms, store_consumer_fn *fn, void *arg);
+
+struct channel_depth {
+	const char *name;
+	int64_t pending, leased, done, dead;
+	int64_t oldest_pending_at; /* 0 when nothing is pending */
+};
+typedef int store_channel_fn(void *arg, const struct channel_depth *c);
+enum store_rc store_channels(struct store *st, int64_t now_ms, store_channel_fn *fn, void *arg);
+
+/* Deletes expired commands, and done or dead ones finished before
+ * now - retention_ms.  Counts what went in *expired and *finished. */
+enum store_rc store_sweep(struct store *st, int64_t now_ms, int64_t retention_ms, int64_t *expired, int64_t *finished);
 
 #endif

@@ -24,6 +24,15 @@ enum store_rc store_begin_write(struct store *st);
 enum store_rc store_commit(struct store *st);
 void store_rollback(struct store *st);
 
+/* Reads the command at the statement's current row (columns as COMMAND_COLUMNS). */
+void store_read_command(sqlite3_stmt *s, int64_t now_ms, struct command_row *row);
+
+/* Steps s and hands each command row to fn.  Returns STORE_OK at the end. */
+enum store_rc store_each_command(sqlite3_stmt *s, int64_t now_ms, store_command_fn *fn, void *arg);
+
+/* The error of a statement that could not be prepared. */
+enum store_rc store_prepare_failed(struct store *st);
+
 /* Steps a statement that returns no rows (or whose rows are ignored) to completion. */
 enum store_rc store_exec(sqlite3_stmt *s);
 

@@ -20,4 +20,12 @@ bool command_name_valid(const char *s, size_t len);
 /* 1 to 128 bytes of [A-Za-z0-9._:-] */
 bool consumer_valid(const char *s);
 
+/* Returns the length (1 to 4) of the UTF-8 sequence at the start of s[0..len),
+ * or 0 when it is not one by RFC 3629: no overlong forms, no surrogates,
+ * nothing past U+10FFFF, no truncated sequence. */
+size_t utf8_sequence_len(const char *s, size_t len);
+
+/* Returns true when all of s[0..len) is valid UTF-8. */
+bool utf8_valid(const char *s, size_t len);
+
 #endif
