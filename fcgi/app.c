@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "settings.h"
+#include "auth.h"
 #include "conn.h"
 #include "handler.h"
 #include "log.h"
@@ -34,7 +35,9 @@ int store_failure(struct ctx *ctx, struct resp *resp, int rc, const char *doing)
 void sweep_now_and_then(struct ctx *ctx, int64_t now_ms)
 {
 	static atomic_llong last_sweep;
-	int64_t last = atomic_load(&last_sweep), expired, finished;
+	/* long long, not int64_t: the expected value's type must be the atomic's own (clang checks). */
+	long long last = atomic_load(&last_sweep);
+	int64_t expired, finished;
 	int rc;
 
 	/* One thread per process sweeps, at most once a second. */
@@ -61,6 +64,9 @@ static int dispatch(const struct settings *cfg, struct req *req, struct resp *re
 		return resp_error(resp, 405, "method_not_allowed", "%s is not allowed here; allowed: %s",
 		    method_name(req->method), routes[r].allow);
 	}
+	/* Keys before anything that looks at what was sent (issue 4). */
+	if ((status = auth_check(&ctx, req, r, resp)) != 0)
+		return status;
 	if (ctx.channel != NULL && !channel_valid(ctx.channel))
 		return resp_error(resp, 400, "invalid_request",
 		    "channel name must match ^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$");

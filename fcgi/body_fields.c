@@ -47,7 +47,7 @@ int fields_known(json_object *o, const char *const allowed[], const char *prefix
 			if (strcmp(key, *a) == 0)
 				break;
 		if (*a == NULL)
-			return resp_error(resp, 400, "invalid_request", "%sunknown field \"%.64s\"", prefix, key);
+			return resp_error(resp, 400, "invalid_request", "unknown field \"%s%.64s\"", prefix, key);
 	}
 	return 0;
 }
@@ -131,4 +131,11 @@ int query_known(const struct req *req, const char *const allowed[], struct resp 
 	if (unknown != NULL)
 		return resp_error(resp, 400, "invalid_request", "unknown query parameter \"%.64s\"", unknown);
 	return 0;
+}
+
+int query_none(const struct req *req, struct resp *resp)
+{
+	static const char *const none[] = { NULL };
+
+	return query_known(req, none, resp);
 }

@@ -36,4 +36,8 @@ int query_int(const struct req *req, const char *name, int64_t min, int64_t max,
 /* Refuses any query parameter not in allowed with a 400 naming it. */
 int query_known(const struct req *req, const char *const allowed[], struct resp *resp);
 
+/* Refuses every query parameter: for the endpoints that take none, so a
+ * parameter sent by mistake ("?ttl=5" on a publish) is never ignored. */
+int query_none(const struct req *req, struct resp *resp);
+
 #endif

@@ -103,6 +103,8 @@ int h_metrics(struct ctx *ctx, const struct req *req, struct resp *resp)
 	struct metrics_text t = { NULL, 0, 0, 0 };
 	int rc;
 
+	if ((rc = query_none(req, resp)) != 0)
+		return rc;
 	metrics_render(&t);
 	metrics_printf(&t, "# HELP cmdrelay_channel_depth Commands per channel and state (dead: gave up after max_attempts).\n"
 	                   "# TYPE cmdrelay_channel_depth gauge\n");

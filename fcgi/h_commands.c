@@ -33,9 +33,10 @@ static int command_from_json(json_object *o, const char *prefix, struct new_comm
 	int64_t ttl = TTL_DEFAULT_S, max_attempts = MAX_ATTEMPTS_DEFAULT;
 	int rc, present;
 
+	/* prefix is "commands[3]." inside a batch: name the element without its dot. */
 	if (!json_is_object_like(o))
-		return resp_error(resp, 400, "invalid_request", "%s must be a JSON object",
-		    *prefix != '\0' ? prefix : "the command");
+		return resp_error(resp, 400, "invalid_request", "%.*s must be a JSON object",
+		    *prefix != '\0' ? (int)strlen(prefix) - 1 : 11, *prefix != '\0' ? prefix : "the command");
 	if (json_object_is_type(o, json_type_array))
 		return resp_error(resp, 400, "invalid_request", "%sname is required", prefix);
 	memset(c, 0, sizeof(*c));
@@ -76,6 +77,8 @@ int h_publish(struct ctx *ctx, const struct req *req, struct resp *resp)
 	char why[160];
 	int is_null, status, rc;
 
+	if ((status = query_none(req, resp)) != 0)
+		return status;
 	if (req->body == NULL || req->body_len == 0)
 		return resp_error(resp, 400, "invalid_json", "request body is empty; a command or an array of commands is required");
 	if ((body = json_body_parse(req->body, req->body_len, why, sizeof(why), &is_null)) == NULL && !is_null)
@@ -251,7 +254,7 @@ int h_command_get(struct ctx *ctx, const struct req *req, struct resp *resp)
 	int64_t id;
 	int status, rc;
 
-	if ((status = command_id(ctx, resp, &id)) != 0)
+	if ((status = query_none(req, resp)) != 0 || (status = command_id(ctx, resp, &id)) != 0)
 		return status;
 	rc = store_command_get(ctx->st, ctx->channel, id, req->now_ms, keep_command, &command);
 	if (rc == STORE_NOT_FOUND)
@@ -280,8 +283,7 @@ int h_command_cancel(struct ctx *ctx, const struct req *req, struct resp *resp)
 	int64_t id;
 	int status, rc;
 
-	(void)req;
-	if ((status = command_id(ctx, resp, &id)) != 0)
+	if ((status = query_none(req, resp)) != 0 || (status = command_id(ctx, resp, &id)) != 0)
 		return status;
 	rc = store_cancel(ctx->st, ctx->channel, id);
 	if (rc == STORE_NOT_FOUND)

@@ -1,4 +1,5 @@
 #include "settings.h"
+#include "body_fields.h"
 #include "handler.h"
 #include "request.h"
 #include "response.h"
@@ -9,8 +10,10 @@
 int h_health(struct ctx *ctx, const struct req *req, struct resp *resp)
 {
 	json_object *o;
+	int status;
 
-	(void)req;
+	if ((status = query_none(req, resp)) != 0)
+		return status;
 	if ((o = json_object_new_object()) == NULL)
 		return resp_unavailable(resp, "out of memory");
 	json_object_object_add(o, "status", json_object_new_string("ok"));

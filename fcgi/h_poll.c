@@ -75,8 +75,11 @@ static int acks_field(json_object *body, struct poll_ack *acks, size_t *count, s
 		int status, present;
 
 		snprintf(prefix, sizeof(prefix), "acks[%zu].", i);
-		if (a == NULL || !json_object_is_type(a, json_type_object))
+		if (a == NULL || !json_is_object_like(a))
 			return resp_error(resp, 400, "invalid_request", "acks[%zu] must be an object", i);
+		/* [] is Roblox's empty table, an empty object: it lacks the id. */
+		if (json_object_is_type(a, json_type_array))
+			return resp_error(resp, 400, "invalid_request", "%sid is required", prefix);
 		memset(&acks[i], 0, sizeof(acks[i]));
 		if ((status = fields_known(a, allowed, prefix, resp)) != 0 ||
 		    (status = field_int(a, "id", 1, JSON_MAX_SAFE_INT, &acks[i].id, &present, prefix, resp)) != 0)
@@ -129,7 +132,7 @@ int h_poll(struct ctx *ctx, const struct req *req, struct resp *resp)
 	size_t ack_count;
 	int status, present, rc, found = 0;
 
-	if ((status = body_object(req, resp, 0, &body)) != 0)
+	if ((status = query_none(req, resp)) != 0 || (status = body_object(req, resp, 0, &body)) != 0)
 		return status;
 	if ((status = fields_known(body, allowed, "", resp)) != 0 ||
 	    (status = consumer_field(body, &p.consumer, resp)) != 0 ||

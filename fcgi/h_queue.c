@@ -62,7 +62,7 @@ int h_claims(struct ctx *ctx, const struct req *req, struct resp *resp)
 	json_object *body = NULL, *reply;
 	int status, present;
 
-	if ((status = body_object(req, resp, 0, &body)) != 0)
+	if ((status = query_none(req, resp)) != 0 || (status = body_object(req, resp, 0, &body)) != 0)
 		return status;
 	if ((status = fields_known(body, allowed, "", resp)) != 0 ||
 	    (status = consumer_field(body, &c.consumer, resp)) != 0 ||
@@ -128,7 +128,7 @@ int h_ack(struct ctx *ctx, const struct req *req, struct resp *resp)
 	if (parse_i64(ctx->id_text, 1, JSON_MAX_SAFE_INT, &id) == -1)
 		return resp_error(resp, 404, "not_found", "no command %.32s in channel %s: ids are positive integers",
 		    ctx->id_text, ctx->channel);
-	if ((status = body_object(req, resp, 0, &body)) != 0)
+	if ((status = query_none(req, resp)) != 0 || (status = body_object(req, resp, 0, &body)) != 0)
 		return status;
 	if ((status = fields_known(body, allowed, "", resp)) != 0 ||
 	    (status = consumer_field(body, &consumer, resp)) != 0 ||

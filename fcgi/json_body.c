@@ -85,26 +85,57 @@ static int numbers_valid(json_object *v, char *why, size_t why_size)
 	}
 }
 
+/* Returns true when the '0' at s[z], outside strings, begins the integer part
+ * of a number rather than continuing a number or its exponent ("1e-05"). */
+static int starts_integer(const char *s, size_t z)
+{
+	if (z > 0 && s[z - 1] == '-')
+		return z == 1 || (s[z - 2] != 'e' && s[z - 2] != 'E');
+	return z == 0 || strchr("0123456789.eE+", s[z - 1]) == NULL;
+}
+
 /* json-c's strict mode still takes 'single-quoted' object keys and raw
  * control characters inside strings.  Outside double-quoted strings JSON has
  * no quote character at all, and inside them U+0000 to U+001F must be escaped
- * (RFC 8259, section 7).  Returns what is wrong, or NULL. */
+ * (RFC 8259, section 7).  And json-c keeps object keys as C strings, so a key
+ * with an escaped NUL would silently become a shorter key, maybe another
+ * one's ({"name\u0000": ...} read as "name").  Runs on text json-c accepted,
+ * so nesting is within JSON_MAX_DEPTH.  Returns what is wrong, or NULL. */
 static const char *strict_text_problem(const char *s, size_t len)
 {
-	int in_string = 0;
+	char open[JSON_MAX_DEPTH + 1];  /* '{' or '[' of each enclosing container */
+	int depth = 0, in_string = 0, in_key = 0;
+	char last = '\0';               /* the last of {[,:]} seen outside strings */
 
 	for (size_t i = 0; i < len; i++) {
 		if (in_string) {
-			if (s[i] == '\\')
+			if (s[i] == '\\') {
+				if (in_key && len - i > 5 && memcmp(s + i + 1, "u0000", 5) == 0)
+					return "malformed JSON: an object key must not contain \\u0000";
 				i++;
-			else if (s[i] == '"')
+			} else if (s[i] == '"') {
 				in_string = 0;
-			else if ((unsigned char)s[i] < 0x20)
+			} else if ((unsigned char)s[i] < 0x20) {
 				return "malformed JSON: control characters in strings must be escaped";
+			}
 		} else if (s[i] == '"') {
 			in_string = 1;
+			in_key = depth > 0 && depth <= (int)sizeof(open) && open[depth - 1] == '{' &&
+			    (last == '{' || last == ',');
 		} else if (s[i] == '\'') {
 			return "malformed JSON: strings and names take double quotes";
+		} else if (s[i] == '{' || s[i] == '[') {
+			if (depth < (int)sizeof(open))
+				open[depth] = s[i];
+			depth++;
+			last = s[i];
+		} else if (s[i] == '}' || s[i] == ']' || s[i] == ',' || s[i] == ':') {
+			if (s[i] == '}' || s[i] == ']')
+				depth--;
+			last = s[i];
+		} else if (s[i] == '0' && i + 1 < len && s[i + 1] >= '0' && s[i + 1] <= '9' && starts_integer(s, i)) {
+			/* json-c takes 00 and -01 (found by fuzz_json_body). */
+			return "malformed JSON: a number must not start with 0 followed by more digits";
 		}
 	}
 	return NULL;

@@ -10,6 +10,8 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "auth.h"
+#include "cli.h"
 #include "log.h"
 #include "parse.h"
 #include "serve.h"
@@ -35,6 +37,16 @@ static void usage(FILE *out)
 	    "                 with N threads (default %d), growing to M (default %d) while\n"
 	    "                 long polls are held; SIGTERM or SIGINT stops it\n"
 	    "  init           create or migrate the database, then exit\n"
+	    "  key create --scope SCOPE [--scope SCOPE ...] [--channels PATTERN] [--label TEXT]\n"
+	    "             [--expires DURATION]\n"
+	    "                 issue an API key (publish, consume, admin); prints the token once\n"
+	    "  key list       list keys (never their tokens)\n"
+	    "  key revoke ID  withdraw a key\n"
+	    "  channels       depths of every channel, as GET /v1/channels\n"
+	    "  commands CHANNEL [--state STATE] [--limit N]\n"
+	    "                 the commands of a channel\n"
+	    "  purge          delete expired commands, and done or dead ones past retention\n"
+	    "                 (the operator's commands print JSON with --json)\n"
 	    "\n"
 	    "options:\n"
 	    "  --db PATH      the database (default: $CMDRELAY_DB, else %s)\n"
@@ -42,7 +54,8 @@ static void usage(FILE *out)
 	    "  --version      show the version\n"
 	    "\n"
 	    "environment: CMDRELAY_DB, CMDRELAY_BODY_LIMIT (bytes, default %d),\n"
-	    "CMDRELAY_TUTORIAL_CHANNEL (default \"%s\"), CMDRELAY_CHANNEL_LIMIT (default %d)\n",
+	    "CMDRELAY_TUTORIAL_CHANNEL (default \"%s\"), CMDRELAY_CHANNEL_LIMIT (default %d),\n"
+	    "CMDRELAY_TUTORIAL_OPEN=1 (the tutorial's endpoints without an API key: trusted networks only)\n",
 	    SERVE_DEFAULT_THREADS, SERVE_DEFAULT_MAX_THREADS, CMDRELAY_DEFAULT_DB, CONFIG_DEFAULT_BODY_LIMIT, CONFIG_DEFAULT_TUTORIAL_CHANNEL,
 	    CONFIG_DEFAULT_CHANNEL_LIMIT);
 }
@@ -118,6 +131,7 @@ static int cmd_serve(struct settings *s, int argc, char **argv)
 		fprintf(stderr, "cmdrelay: cannot listen on %s: %s\n", listen_addr, strerror(errno));
 		return 1;
 	}
+	auth_log_settings(s);
 	return serve_fastcgi(s, fd, (int)threads, (int)max_threads);
 }
 
@@ -133,6 +147,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	s.db_path = env_db != NULL && *env_db != '\0' ? env_db : CMDRELAY_DEFAULT_DB;
+	store_set_synchronous_full(s.sync_full);
 	for (i = 1; i < argc && argv[i][0] == '-'; i++) {
 		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
 			usage(stdout);
@@ -157,6 +172,14 @@ int main(int argc, char **argv)
 				return fail("init takes no arguments: %s", argv[i + 1]);
 			return check_database(s.db_path, 0);
 		}
+		if (strcmp(cmd, "key") == 0)
+			return cli_key(&s, argc - i - 1, argv + i + 1);
+		if (strcmp(cmd, "channels") == 0)
+			return cli_channels(&s, argc - i - 1, argv + i + 1);
+		if (strcmp(cmd, "commands") == 0)
+			return cli_commands(&s, argc - i - 1, argv + i + 1);
+		if (strcmp(cmd, "purge") == 0)
+			return cli_purge(&s, argc - i - 1, argv + i + 1);
 		if (strcmp(cmd, "help") == 0) {
 			usage(stdout);
 			return 0;
@@ -169,6 +192,7 @@ int main(int argc, char **argv)
 			return 1;
 		if (FCGX_Init() != 0)
 			return 1;
+		auth_log_settings(&s);
 		return serve_fastcgi(&s, 0, SERVE_DEFAULT_THREADS, SERVE_DEFAULT_MAX_THREADS);
 	}
 	if (getenv("GATEWAY_INTERFACE") != NULL)

@@ -2,20 +2,34 @@
 
 #include <string.h>
 
+/* Access per method, as issue 4 puts it: publish publishes, reads and
+ * cancels commands and reads consumers; consume reads, claims, acks and
+ * polls; admin does everything, and alone lists channels and metrics. */
 const struct route routes[ROUTE__COUNT] = {
-	[ROUTE_HEALTH] = { "/v1/health", "health", h_health, NULL, NULL, "GET" },
-	[ROUTE_TUTORIAL_POST] = { "/PostCommand", "tutorial_post", NULL, h_tutorial_post, NULL, "POST" },
-	[ROUTE_TUTORIAL_GET] = { "/GetCommands", "tutorial_get", h_tutorial_get, NULL, NULL, "GET" },
-	[ROUTE_TUTORIAL_DELETE] = { "/DeleteCommands", "tutorial_delete", NULL, NULL, h_tutorial_delete, "DELETE" },
-	[ROUTE_CHANNELS] = { "/v1/channels", "channels", h_channels, NULL, NULL, "GET" },
-	[ROUTE_COMMANDS] = { "/v1/channels/{ch}/commands", "commands", h_read, h_publish, NULL, "GET, POST" },
+	[ROUTE_HEALTH] = { "/v1/health", "health", h_health, NULL, NULL, "GET",
+		{ .get = ACCESS_PUBLIC } },
+	[ROUTE_TUTORIAL_POST] = { "/PostCommand", "tutorial_post", NULL, h_tutorial_post, NULL, "POST",
+		{ .post = SCOPE_PUBLISH, .tutorial = true } },
+	[ROUTE_TUTORIAL_GET] = { "/GetCommands", "tutorial_get", h_tutorial_get, NULL, NULL, "GET",
+		{ .get = SCOPE_CONSUME, .tutorial = true } },
+	[ROUTE_TUTORIAL_DELETE] = { "/DeleteCommands", "tutorial_delete", NULL, NULL, h_tutorial_delete, "DELETE",
+		{ .delete = SCOPE_CONSUME, .tutorial = true } },
+	[ROUTE_CHANNELS] = { "/v1/channels", "channels", h_channels, NULL, NULL, "GET",
+		{ .get = SCOPE_ADMIN } },
+	[ROUTE_COMMANDS] = { "/v1/channels/{ch}/commands", "commands", h_read, h_publish, NULL, "GET, POST",
+		{ .get = ACCESS_READ, .post = SCOPE_PUBLISH } },
 	[ROUTE_COMMAND] = { "/v1/channels/{ch}/commands/{id}", "command", h_command_get, NULL, h_command_cancel,
-		"GET, DELETE" },
-	[ROUTE_ACK] = { "/v1/channels/{ch}/commands/{id}/ack", "ack", NULL, h_ack, NULL, "POST" },
-	[ROUTE_CLAIMS] = { "/v1/channels/{ch}/claims", "claims", NULL, h_claims, NULL, "POST" },
-	[ROUTE_POLL] = { "/v1/channels/{ch}/poll", "poll", NULL, h_poll, NULL, "POST" },
-	[ROUTE_CONSUMERS] = { "/v1/channels/{ch}/consumers", "consumers", h_consumers, NULL, NULL, "GET" },
-	[ROUTE_METRICS] = { "/metrics", "metrics", h_metrics, NULL, NULL, "GET" },
+		"GET, DELETE", { .get = ACCESS_READ, .delete = SCOPE_PUBLISH } },
+	[ROUTE_ACK] = { "/v1/channels/{ch}/commands/{id}/ack", "ack", NULL, h_ack, NULL, "POST",
+		{ .post = SCOPE_CONSUME } },
+	[ROUTE_CLAIMS] = { "/v1/channels/{ch}/claims", "claims", NULL, h_claims, NULL, "POST",
+		{ .post = SCOPE_CONSUME } },
+	[ROUTE_POLL] = { "/v1/channels/{ch}/poll", "poll", NULL, h_poll, NULL, "POST",
+		{ .post = SCOPE_CONSUME } },
+	[ROUTE_CONSUMERS] = { "/v1/channels/{ch}/consumers", "consumers", h_consumers, NULL, NULL, "GET",
+		{ .get = SCOPE_PUBLISH } },
+	[ROUTE_METRICS] = { "/metrics", "metrics", h_metrics, NULL, NULL, "GET",
+		{ .get = SCOPE_ADMIN } },
 };
 
 /* Matches one pattern against path, segment by segment. */
@@ -65,6 +79,16 @@ int route_find(const char *path, char *path_copy, struct ctx *ctx)
 		}
 	}
 	return ROUTE_NOT_FOUND;
+}
+
+unsigned route_access(int r, enum http_method method)
+{
+	switch (method) {
+	case METHOD_GET: return routes[r].access.get;
+	case METHOD_POST: return routes[r].access.post;
+	case METHOD_DELETE: return routes[r].access.delete;
+	default: return 0;
+	}
 }
 
 handler_fn *route_handler(int r, enum http_method method)

@@ -2,6 +2,9 @@
 #ifndef CMDRELAY_ROUTE_H
 #define CMDRELAY_ROUTE_H
 
+#include <stdbool.h>
+
+#include "apikey.h"
 #include "handler.h"
 #include "request.h"
 
@@ -21,6 +24,17 @@ enum route_id {
 	ROUTE__COUNT
 };
 
+/* Who may call each method of a route: a key holding any of the scopes
+ * (enum key_scope) named, or anyone with ACCESS_PUBLIC.  An admin key may
+ * call everything; a method left 0 is for admin keys only. */
+#define ACCESS_PUBLIC 0x80
+#define ACCESS_READ (SCOPE_PUBLISH | SCOPE_CONSUME)
+
+struct route_access {
+	unsigned char get, post, delete;
+	bool tutorial;          /* on the tutorial's channel; CMDRELAY_TUTORIAL_OPEN=1 opens it */
+};
+
 struct route {
 	const char *pattern;    /* segments; "{ch}" and "{id}" match one segment each */
 	const char *name;       /* for metrics and logs */
@@ -28,6 +42,7 @@ struct route {
 	handler_fn *post;
 	handler_fn *delete;
 	const char *allow;      /* the Allow header of a 405 */
+	struct route_access access;
 };
 
 extern const struct route routes[ROUTE__COUNT];
@@ -41,5 +56,8 @@ int route_find(const char *path, char *path_copy, struct ctx *ctx);
 
 /* The handler of method on route r, or NULL (405). */
 handler_fn *route_handler(int r, enum http_method method);
+
+/* Who may call method on route r (route_access bits; 0 for admin only). */
+unsigned route_access(int r, enum http_method method);
 
 #endif

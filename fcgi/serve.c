@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcgiapp.h>
+#include <netdb.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -9,14 +10,18 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "app.h"
 #include "conn.h"
 #include "log.h"
+#include "parse.h"
 #include "settings.h"
 #include "store_pool.h"
 #include "waiters.h"
+
+#define SERVE_BACKLOG 1024
 
 /* Threads serve requests one at a time each.  A long poll holds its thread,
  * so before a request starts waiting, a thread is added if none is left to
@@ -176,25 +181,66 @@ int serve_cgi(const struct settings *s)
 	return 0;
 }
 
+/* libfcgi's FCGX_OpenSocket() calls exit() when bind() or listen() fails,
+ * so the socket is made here, where a failure can be told in one line. */
 int serve_listen(const char *address, int mode)
 {
-	int fd;
+	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+		.ai_flags = AI_PASSIVE | AI_NUMERICSERV };
+	struct addrinfo *ai = NULL;
+	char host[256];
+	const char *colon;
+	int64_t port;
+	int fd = -1, saved, one = 1, rc;
 
 	if (address[0] == '/' || address[0] == '.') {
-		/* A socket file left by a previous run would make bind() fail. */
+		struct sockaddr_un sun = { .sun_family = AF_UNIX };
 		struct stat sb;
 
+		if (strlen(address) >= sizeof(sun.sun_path)) {
+			errno = ENAMETOOLONG;
+			return -1;
+		}
+		memcpy(sun.sun_path, address, strlen(address) + 1);
+		/* A socket file left by a previous run would make bind() fail. */
 		if (lstat(address, &sb) == 0 && S_ISSOCK(sb.st_mode))
 			unlink(address);
+		if ((fd = socket(AF_UNIX, SOCK_STREAM, 0)) == -1)
+			return -1;
+		if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1 || listen(fd, SERVE_BACKLOG) == -1 ||
+		    (mode >= 0 && chmod(address, (mode_t)mode) == -1))
+			goto fail;
+		return fd;
 	}
-	if ((fd = FCGX_OpenSocket(address, 1024)) < 0)
-		return -1;
-	if ((address[0] == '/' || address[0] == '.') && mode >= 0 && chmod(address, (mode_t)mode) == -1) {
-		int saved = errno;
-
-		close(fd);
-		errno = saved;
+	/* HOST:PORT, [V6HOST]:PORT or :PORT (every address). */
+	if ((colon = strrchr(address, ':')) == NULL || (size_t)(colon - address) >= sizeof(host) ||
+	    parse_i64(colon + 1, 1, 65535, &port) == -1) {
+		errno = EINVAL;
 		return -1;
 	}
+	memcpy(host, address, (size_t)(colon - address));
+	host[colon - address] = '\0';
+	if (host[0] == '[' && colon - address >= 2 && host[colon - address - 1] == ']') {
+		memmove(host, host + 1, (size_t)(colon - address) - 2);
+		host[colon - address - 2] = '\0';
+	}
+	if ((rc = getaddrinfo(host[0] != '\0' ? host : NULL, colon + 1, &hints, &ai)) != 0) {
+		errno = rc == EAI_SYSTEM ? errno : EINVAL;
+		return -1;
+	}
+	if ((fd = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol)) == -1)
+		goto fail;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, ai->ai_addr, ai->ai_addrlen) == -1 || listen(fd, SERVE_BACKLOG) == -1)
+		goto fail;
+	freeaddrinfo(ai);
 	return fd;
+fail:
+	saved = errno;
+	if (fd != -1)
+		close(fd);
+	if (ai != NULL)
+		freeaddrinfo(ai);
+	errno = saved;
+	return -1;
 }

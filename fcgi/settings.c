@@ -3,6 +3,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "parse.h"
 
@@ -43,6 +44,15 @@ int settings_from_env(struct settings *cfg, char *why, size_t why_size)
 			return -1;
 		}
 		cfg->retention_ms = n * 1000;
+	}
+	cfg->sync_full = false;
+	if ((v = getenv("CMDRELAY_SYNC")) != NULL) {
+		if (strcmp(v, "full") == 0 || strcmp(v, "FULL") == 0) {
+			cfg->sync_full = true;
+		} else if (strcmp(v, "normal") != 0 && strcmp(v, "NORMAL") != 0) {
+			snprintf(why, why_size, "CMDRELAY_SYNC must be normal or full");
+			return -1;
+		}
 	}
 	if ((v = getenv("CMDRELAY_TUTORIAL_OPEN")) != NULL)
 		cfg->tutorial_open = v[0] == '1' && v[1] == '\0';

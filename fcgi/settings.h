@@ -17,6 +17,7 @@ struct settings {
 	const char *tutorial_channel; /* CMDRELAY_TUTORIAL_CHANNEL */
 	long channel_limit;           /* CMDRELAY_CHANNEL_LIMIT live commands per channel */
 	int64_t retention_ms;         /* CMDRELAY_RETENTION seconds: done and dead commands are kept this long */
+	bool sync_full;               /* CMDRELAY_SYNC=full: every commit synced to disk */
 	bool tutorial_open;           /* CMDRELAY_TUTORIAL_OPEN=1: tutorial endpoints without a key */
 };
 

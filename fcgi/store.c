@@ -3,6 +3,7 @@
 #include "store_internal.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,13 @@
 #include <unistd.h>
 
 #include "store_migrations.h"
+
+static int synchronous_full;
+
+void store_set_synchronous_full(int full)
+{
+	synchronous_full = full;
+}
 
 const char *store_rc_name(enum store_rc rc)
 {
@@ -20,6 +28,8 @@ const char *store_rc_name(enum store_rc rc)
 	case STORE_BUSY: return "database busy";
 	case STORE_FULL: return "disk full";
 	case STORE_READONLY: return "database read-only";
+	case STORE_CHANNEL_FULL: return "channel full";
+	case STORE_NEEDS_LEASE: return "lease required";
 	default: return "database error";
 	}
 }
@@ -81,11 +91,33 @@ enum store_rc store_begin_read(struct store *st)
 	return store_exec(store_stmt(st, STMT_BEGIN));
 }
 
+/* Writers of one process queue on this mutex rather than in SQLite's busy
+ * handler, which sleeps in steps of milliseconds: a thread gets the write
+ * lock the moment the previous one commits.  Other processes still meet
+ * at SQLite's lock, with the busy timeout. */
+static pthread_mutex_t process_write_lock = PTHREAD_MUTEX_INITIALIZER;
+
 enum store_rc store_begin_write(struct store *st)
 {
+	enum store_rc rc;
+
+	pthread_mutex_lock(&process_write_lock);
 	/* IMMEDIATE takes the write lock up front, so the busy handler can wait
 	 * for it; a deferred transaction upgrading later could only fail. */
-	return store_exec(store_stmt(st, STMT_BEGIN_IMMEDIATE));
+	if ((rc = store_exec(store_stmt(st, STMT_BEGIN_IMMEDIATE))) != STORE_OK) {
+		pthread_mutex_unlock(&process_write_lock);
+		return rc;
+	}
+	st->writing = 1;
+	return STORE_OK;
+}
+
+static void write_done(struct store *st)
+{
+	if (st->writing) {
+		st->writing = 0;
+		pthread_mutex_unlock(&process_write_lock);
+	}
 }
 
 enum store_rc store_commit(struct store *st)
@@ -94,6 +126,7 @@ enum store_rc store_commit(struct store *st)
 
 	if (rc != STORE_OK)
 		store_rollback(st);
+	write_done(st);
 	return rc;
 }
 
@@ -101,6 +134,7 @@ void store_rollback(struct store *st)
 {
 	if (!sqlite3_get_autocommit(st->db))
 		(void)store_exec(store_stmt(st, STMT_ROLLBACK));
+	write_done(st);
 }
 
 const char *store_errmsg(struct store *st)
@@ -224,8 +258,11 @@ struct store *store_open(const char *path, char *why, size_t why_size)
 	sqlite3_extended_result_codes(st->db, 1);
 	sqlite3_busy_timeout(st->db, STORE_BUSY_TIMEOUT_MS);
 	/* WAL lets readers run beside the one writer.  NORMAL in WAL mode loses no
-	 * commit when the relay crashes, only (rarely) the last ones on power loss. */
-	rc = sqlite3_exec(st->db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;", NULL, NULL, NULL);
+	 * commit when the relay crashes, only (rarely) the last ones on power loss;
+	 * FULL syncs every commit, which store_publish groups to keep it fast. */
+	rc = sqlite3_exec(st->db, synchronous_full ? "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"
+	                                           : "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;",
+	    NULL, NULL, NULL);
 	if (rc != SQLITE_OK) {
 		explain_open_failure(path, sqlite3_errmsg(st->db), why, why_size);
 		goto fail;

@@ -29,6 +29,11 @@ struct store;
 struct store *store_open(const char *path, char *why, size_t why_size);
 void store_close(struct store *st);
 
+/* PRAGMA synchronous for connections opened from now on: FULL (1) makes an
+ * acknowledged commit survive power loss; NORMAL (0, the default) survives a
+ * crash of the relay or the machine's processes. */
+void store_set_synchronous_full(int full);
+
 /* The schema version the database is at, and the one this build creates. */
 int store_schema_version(struct store *st);
 int store_schema_latest(void);
@@ -158,5 +163,49 @@ enum store_rc store_channels(struct store *st, int64_t now_ms, store_channel_fn 
 /* Deletes expired commands, and done or dead ones finished before
  * now - retention_ms.  Counts what went in *expired and *finished. */
 enum store_rc store_sweep(struct store *st, int64_t now_ms, int64_t retention_ms, int64_t *expired, int64_t *finished);
+
+/* The commands of a channel that are live, or done or dead and not yet swept,
+ * oldest first: with state (as command_row.state) only those in it.  At most
+ * limit reach fn.  For the operator's command line. */
+enum store_rc store_channel_commands(struct store *st, const char *channel, const char *state, int64_t now_ms,
+    long limit, store_command_fn *fn, void *arg);
+
+/* --- API keys (store_keys.c) --- */
+
+/* A key as stored: never its token, only the SHA-256 of it (not shown here).
+ * Times are Unix ms, 0 when NULL.  Strings live until the callback returns. */
+struct key_row {
+	int64_t id;
+	const char *label;
+	const char *scopes;       /* "publish,consume" */
+	const char *channels;     /* "game-*,lobby" */
+	int64_t created_at;
+	int64_t expires_at;       /* 0: never */
+	int64_t last_used_at;     /* 0: never */
+	int64_t revoked_at;       /* 0: not revoked */
+};
+typedef int store_key_fn(void *arg, const struct key_row *key);
+
+/* Stores a new key by the hash of its token; expires_at 0 never expires. *id is the new key's. */
+enum store_rc store_key_insert(struct store *st, const unsigned char *hash, size_t hash_len, const char *label,
+    const char *scopes, const char *channels, int64_t now_ms, int64_t expires_at, int64_t *id);
+
+/* Calls fn with the key whose token hashes to hash.  STORE_NOT_FOUND if none. */
+enum store_rc store_key_find(struct store *st, const unsigned char *hash, size_t hash_len, store_key_fn *fn,
+    void *arg);
+
+/* Calls fn with key id.  STORE_NOT_FOUND if none. */
+enum store_rc store_key_get(struct store *st, int64_t id, store_key_fn *fn, void *arg);
+
+/* Records that key id was used now, unless that was recorded less than
+ * every_ms ago: a busy key costs one write a minute, not one per request. */
+enum store_rc store_key_touch(struct store *st, int64_t id, int64_t now_ms, int64_t every_ms);
+
+/* Every key, by id. */
+enum store_rc store_keys_list(struct store *st, store_key_fn *fn, void *arg);
+
+/* Revokes key id.  STORE_NOT_FOUND if there is none; a key revoked before
+ * stays revoked as of then (*newly = 0). */
+enum store_rc store_key_revoke(struct store *st, int64_t id, int64_t now_ms, int *newly);
 
 #endif

@@ -1,5 +1,8 @@
-/* Channels as a whole: consumers' presence and cursors, depths, sweeping. */
+/* Channels as a whole: consumers' presence and cursors, depths, sweeping,
+ * and the operator's listing of a channel's commands. */
 #include "store_internal.h"
+
+#include <string.h>
 
 enum store_rc store_consumer_seen(struct store *st, const char *channel, const char *consumer, int64_t *after,
     int64_t now_ms, int64_t presence_ms)
@@ -26,14 +29,22 @@ enum store_rc store_consumer_seen(struct store *st, const char *channel, const c
 		*after = stored_cursor;
 	if (known && *after == stored_cursor && now_ms - last_seen < presence_ms)
 		return STORE_OK;
-	if ((s = store_stmt(st, STMT_CONSUMER_UPSERT)) == NULL)
-		return store_prepare_failed(st);
+	if ((src = store_begin_write(st)) != STORE_OK)
+		return src;
+	if ((s = store_stmt(st, STMT_CONSUMER_UPSERT)) == NULL) {
+		src = store_prepare_failed(st);
+		store_rollback(st);
+		return src;
+	}
 	sqlite3_bind_text(s, 1, channel, -1, SQLITE_STATIC);
 	sqlite3_bind_text(s, 2, consumer, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 3, now_ms);
 	sqlite3_bind_int64(s, 4, *after);
-	/* A single statement commits on its own; no BEGIN needed. */
-	return store_exec(s);
+	if ((src = store_exec(s)) != STORE_OK) {
+		store_rollback(st);
+		return src;
+	}
+	return store_commit(st);
 }
 
 enum store_rc store_consumers(struct store *st, const char *channel, int64_t since_ms, store_consumer_fn *fn, void *arg)
@@ -120,4 +131,53 @@ enum store_rc store_sweep(struct store *st, int64_t now_ms, int64_t retention_ms
 		return STORE_OK;
 	}
 	return store_commit(st);
+}
+
+struct state_filter {
+	const char *state;
+	long left;
+	store_command_fn *fn;
+	void *arg;
+};
+
+/* Passes on the rows in the wanted state; a non-zero return of 1 means
+ * "enough" and is not an error. */
+static int filter_state(void *arg, const struct command_row *row)
+{
+	struct state_filter *f = arg;
+
+	if (f->state != NULL && strcmp(row->state, f->state) != 0)
+		return 0;
+	if (f->fn(f->arg, row) != 0)
+		return -1;
+	return --f->left > 0 ? 0 : 1;
+}
+
+enum store_rc store_channel_commands(struct store *st, const char *channel, const char *state, int64_t now_ms,
+    long limit, store_command_fn *fn, void *arg)
+{
+	sqlite3_stmt *s = store_stmt(st, STMT_CHANNEL_COMMANDS);
+	struct state_filter f = { state, limit, fn, arg };
+	struct command_row row;
+	int rc, stop = 0;
+
+	if (s == NULL)
+		return store_prepare_failed(st);
+	if (limit <= 0)
+		return STORE_OK;
+	sqlite3_bind_text(s, 1, channel, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, now_ms);
+	/* The state a row is in now is worked out in C (a lapsed lease), so the
+	 * filter runs here rather than in SQL. */
+	while (!stop && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+		store_read_command(s, now_ms, &row);
+		if ((stop = filter_state(&f, &row)) < 0) {
+			sqlite3_reset(s);
+			return STORE_ERROR;
+		}
+	}
+	if (stop)
+		rc = SQLITE_OK;
+	sqlite3_reset(s);
+	return store_rc_from(rc);
 }

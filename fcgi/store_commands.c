@@ -1,6 +1,7 @@
 /* v1 commands: publishing, reading, looking one up, cancelling. */
 #include "store_internal.h"
 
+#include <pthread.h>
 #include <string.h>
 
 static const char *text_or_null(sqlite3_stmt *s, int col)
@@ -58,23 +59,27 @@ enum store_rc store_prepare_failed(struct store *st)
 	return rc == STORE_OK ? STORE_ERROR : rc;
 }
 
-static enum store_rc channel_has_room(struct store *st, const char *channel, size_t adding, int64_t now_ms, long limit)
+/* Counts the channel's live commands into *live: exactly (a scan of the
+ * channel), or by the trigger-kept counter, which may still include
+ * commands that expired but were not yet swept. */
+static enum store_rc channel_live_count(struct store *st, const char *channel, int64_t now_ms, int exactly,
+    int64_t *live)
 {
-	sqlite3_stmt *s = store_stmt(st, STMT_CHANNEL_LIVE_COUNT);
-	int64_t live;
+	sqlite3_stmt *s = store_stmt(st, exactly ? STMT_CHANNEL_LIVE_COUNT : STMT_CHANNEL_LIVE_COUNTER);
 	int rc;
 
 	if (s == NULL)
 		return store_prepare_failed(st);
 	sqlite3_bind_text(s, 1, channel, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(s, 2, now_ms);
+	if (exactly)
+		sqlite3_bind_int64(s, 2, now_ms);
 	if ((rc = sqlite3_step(s)) != SQLITE_ROW) {
 		sqlite3_reset(s);
 		return store_rc_from(rc);
 	}
-	live = sqlite3_column_int64(s, 0);
+	*live = sqlite3_column_int64(s, 0);
 	sqlite3_reset(s);
-	return live + (int64_t)adding > limit ? STORE_CHANNEL_FULL : STORE_OK;
+	return STORE_OK;
 }
 
 /* Looks for a live command of the channel holding key; calls fn with it. */
@@ -122,41 +127,144 @@ static enum store_rc insert_command(struct store *st, const char *channel, const
 	return store_each_command(s, now_ms, fn, arg);
 }
 
-enum store_rc store_publish(struct store *st, const char *channel, const struct new_command *cmds, size_t count,
+/* One request's publish, inside the group's transaction, all or nothing.
+ * Only commands actually stored count against the channel's limit: a
+ * request whose keys all exist already is answered even when it is full. */
+static enum store_rc publish_one(struct store *st, const char *channel, const struct new_command *cmds, size_t count,
     int64_t now_ms, long limit, store_command_fn *fn, void *arg, size_t *stored)
 {
+	int64_t live = -1;
 	enum store_rc rc;
 
-	*stored = 0;
-	if ((rc = store_begin_write(st)) != STORE_OK)
-		return rc;
-	if ((rc = channel_has_room(st, channel, count, now_ms, limit)) != STORE_OK)
-		goto fail;
 	for (size_t i = 0; i < count; i++) {
 		int found = 0;
 
-		/* An earlier element of this batch with the same key is found too:
-		 * it was inserted in this same transaction. */
+		/* An earlier element of this batch (or of this group) with the same
+		 * key is found too: it was inserted in this same transaction. */
 		if (cmds[i].key != NULL && (rc = dedup_find(st, channel, cmds[i].key, now_ms, fn, arg, &found)) != STORE_OK)
-			goto fail;
+			return rc;
 		if (found)
 			continue;
+		if (live < 0 && (rc = channel_live_count(st, channel, now_ms, 0, &live)) != STORE_OK)
+			return rc;
+		if (live + (int64_t)*stored + 1 > limit) {
+			/* The counter errs high: count exactly before refusing. */
+			if ((rc = channel_live_count(st, channel, now_ms, 1, &live)) != STORE_OK)
+				return rc;
+			live -= (int64_t)*stored; /* the exact count includes what this request stored */
+			if (live + (int64_t)*stored + 1 > limit)
+				return STORE_CHANNEL_FULL;
+		}
 		if ((rc = insert_command(st, channel, &cmds[i], now_ms, fn, arg)) != STORE_OK)
-			goto fail;
+			return rc;
 		(*stored)++;
 	}
-	if (*stored == 0) {
-		/* Nothing new: give the write lock back without a commit to sync. */
-		store_rollback(st);
-		return STORE_OK;
+	return STORE_OK;
+}
+
+/* Group commit.  Publishes that arrive while another is committing wait in
+ * a queue; whoever finds no commit under way leads: it runs every waiting
+ * publish in one transaction, each under its own savepoint so that one
+ * request's failure undoes only that request, commits once (one fsync for
+ * the group when synchronous=FULL) and then tells each its outcome.  No
+ * publish is answered before the commit that holds it. */
+struct publish_job {
+	const char *channel;
+	const struct new_command *cmds;
+	size_t count;
+	int64_t now_ms;
+	long limit;
+	store_command_fn *fn;
+	void *arg;
+	size_t stored;
+	enum store_rc rc;
+	int done;
+	struct publish_job *next;
+};
+
+#define GROUP_MAX 256
+
+static pthread_mutex_t group_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t group_done = PTHREAD_COND_INITIALIZER;
+static struct publish_job *group_head, *group_tail;
+static int group_leading;
+
+static enum store_rc savepoint(struct store *st, enum stmt id)
+{
+	return store_exec(store_stmt(st, id));
+}
+
+static void run_group(struct store *st, struct publish_job *jobs)
+{
+	enum store_rc rc;
+	size_t stored_total = 0;
+
+	if ((rc = store_begin_write(st)) != STORE_OK) {
+		for (struct publish_job *j = jobs; j != NULL; j = j->next)
+			j->rc = rc;
+		return;
 	}
-	if ((rc = store_commit(st)) != STORE_OK)
-		*stored = 0;
-	return rc;
-fail:
-	store_rollback(st);
-	*stored = 0;
-	return rc;
+	for (struct publish_job *j = jobs; j != NULL; j = j->next) {
+		if ((j->rc = savepoint(st, STMT_SAVEPOINT)) != STORE_OK)
+			continue;
+		j->rc = publish_one(st, j->channel, j->cmds, j->count, j->now_ms, j->limit, j->fn, j->arg, &j->stored);
+		if (j->rc != STORE_OK) {
+			(void)savepoint(st, STMT_ROLLBACK_TO_SAVEPOINT);
+			j->stored = 0;
+		}
+		(void)savepoint(st, STMT_RELEASE_SAVEPOINT);
+		stored_total += j->stored;
+	}
+	/* Nothing new (every key existed, or every request failed): no commit to sync. */
+	rc = stored_total > 0 ? store_commit(st) : (store_rollback(st), STORE_OK);
+	if (rc != STORE_OK)
+		for (struct publish_job *j = jobs; j != NULL; j = j->next) {
+			j->rc = rc;
+			j->stored = 0;
+		}
+}
+
+enum store_rc store_publish(struct store *st, const char *channel, const struct new_command *cmds, size_t count,
+    int64_t now_ms, long limit, store_command_fn *fn, void *arg, size_t *stored)
+{
+	struct publish_job job = { channel, cmds, count, now_ms, limit, fn, arg, 0, STORE_OK, 0, NULL };
+
+	pthread_mutex_lock(&group_lock);
+	if (group_tail != NULL)
+		group_tail->next = &job;
+	else
+		group_head = &job;
+	group_tail = &job;
+	while (!job.done) {
+		if (!group_leading) {
+			struct publish_job *batch = group_head, *last = group_head;
+			int n = 1;
+
+			while (last->next != NULL && n < GROUP_MAX) {
+				last = last->next;
+				n++;
+			}
+			group_head = last->next;
+			if (group_head == NULL)
+				group_tail = NULL;
+			last->next = NULL;
+			group_leading = 1;
+			pthread_mutex_unlock(&group_lock);
+			run_group(st, batch);
+			pthread_mutex_lock(&group_lock);
+			for (struct publish_job *j = batch, *next; j != NULL; j = next) {
+				next = j->next;
+				j->done = 1;
+			}
+			group_leading = 0;
+			pthread_cond_broadcast(&group_done);
+		} else {
+			pthread_cond_wait(&group_done, &group_lock);
+		}
+	}
+	pthread_mutex_unlock(&group_lock);
+	*stored = job.stored;
+	return job.rc;
 }
 
 enum store_rc store_read(struct store *st, const char *channel, int64_t after, int limit, const char *consumer,

@@ -11,6 +11,7 @@
 struct store {
 	sqlite3 *db;
 	sqlite3_stmt *stmts[STMT__COUNT]; /* prepared on first use, kept for the connection's life */
+	int writing;                      /* holds the process's write lock (store_begin_write) */
 };
 
 /* Returns the statement, reset and with bindings cleared, or NULL if it could not be prepared. */

@@ -5,13 +5,16 @@
 	"id, channel, name, data, mode, target, dedup_key, state, attempts, max_attempts, created_at," \
 	" expires_at, lease_token, lease_consumer, lease_expires_at, result"
 
+/* The columns of an API key, in the order store_keys.c reads them. */
+#define KEY_COLUMNS "id, label, scopes, channels, created_at, expires_at, last_used_at, revoked_at"
+
 /* Live means not expired: expires_at NULL never expires.  ?now is bound as a parameter. */
 #define LIVE "(expires_at IS NULL OR expires_at > ?2)"
 
 /* A queue command a consumer (?3) may lease now (?2): waiting, or its lease
  * ran out with attempts to spare. */
 #define CLAIMABLE \
-	"channel = ?1 AND mode = 'queue'" \
+	"channel = ?1 AND mode = 'queue' AND state IN ('pending', 'leased')" \
 	" AND (state = 'pending' OR (state = 'leased' AND lease_expires_at <= ?2))" \
 	" AND attempts < max_attempts AND " LIVE " AND (target IS NULL OR target = ?3)"
 
@@ -20,6 +23,9 @@ const char *const store_sql[STMT__COUNT] = {
 	[STMT_BEGIN_IMMEDIATE] = "BEGIN IMMEDIATE",
 	[STMT_COMMIT] = "COMMIT",
 	[STMT_ROLLBACK] = "ROLLBACK",
+	[STMT_SAVEPOINT] = "SAVEPOINT request",
+	[STMT_RELEASE_SAVEPOINT] = "RELEASE request",
+	[STMT_ROLLBACK_TO_SAVEPOINT] = "ROLLBACK TO request",
 
 	[STMT_TUTORIAL_DELETE_NAME] =
 	    "DELETE FROM commands WHERE channel = ?1 AND name = ?2 AND mode = 'broadcast'",
@@ -30,8 +36,13 @@ const char *const store_sql[STMT__COUNT] = {
 	    " WHERE channel = ?1 AND mode = 'broadcast' AND target IS NULL"
 	    " AND (expires_at IS NULL OR expires_at > ?2) ORDER BY id",
 
+	/* A lease that ran out on the last attempt is dead, though still
+	 * stored as leased until a claim marks it: it is not live. */
 	[STMT_CHANNEL_LIVE_COUNT] =
-	    "SELECT count(*) FROM commands WHERE channel = ?1 AND " LIVE " AND state IN ('pending', 'leased')",
+	    "SELECT count(*) FROM commands WHERE channel = ?1 AND " LIVE " AND (state = 'pending'"
+	    " OR (state = 'leased' AND (lease_expires_at > ?2 OR attempts < max_attempts)))",
+	[STMT_CHANNEL_LIVE_COUNTER] =
+	    "SELECT coalesce((SELECT live FROM channel_counts WHERE channel = ?1), 0)",
 	[STMT_DEDUP_FIND] =
 	    "SELECT " COMMAND_COLUMNS " FROM commands"
 	    " WHERE channel = ?1 AND dedup_key = ?3 AND " LIVE " ORDER BY id DESC LIMIT 1",
@@ -60,7 +71,7 @@ const char *const store_sql[STMT__COUNT] = {
 	    " RETURNING " COMMAND_COLUMNS,
 	[STMT_MARK_DEAD] =
 	    "UPDATE commands SET state = 'dead', finished_at = ?2"
-	    " WHERE channel = ?1 AND mode = 'queue' AND state = 'leased' AND lease_expires_at <= ?2"
+	    " WHERE channel = ?1 AND state = 'leased' AND lease_expires_at <= ?2 AND mode = 'queue'"
 	    " AND attempts >= max_attempts",
 	[STMT_QUEUE_ACK] =
 	    "UPDATE commands SET state = 'done', result = ?3, finished_at = ?4"
@@ -93,7 +104,27 @@ const char *const store_sql[STMT__COUNT] = {
 	    " WHERE expires_at <= ?1 AND state IN ('pending', 'leased') LIMIT 1000)",
 	[STMT_SWEEP_FINISHED] =
 	    "DELETE FROM commands WHERE id IN (SELECT id FROM commands WHERE finished_at <= ?1 LIMIT 1000)",
+	/* API keys (store_keys.c): looked up by the hash of the token, never the token. */
+	[STMT_KEY_INSERT] =
+	    "INSERT INTO api_keys(hash, label, scopes, channels, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+	[STMT_KEY_FIND] =
+	    "SELECT " KEY_COLUMNS " FROM api_keys WHERE hash = ?1",
+	/* The condition repeats the caller's check so that processes racing to
+	 * record the same use write it once. */
+	[STMT_KEY_TOUCH] =
+	    "UPDATE api_keys SET last_used_at = ?2 WHERE id = ?1 AND (last_used_at IS NULL OR last_used_at <= ?3)",
+	[STMT_KEYS_LIST] =
+	    "SELECT " KEY_COLUMNS " FROM api_keys ORDER BY id",
+	[STMT_KEY_GET] =
+	    "SELECT " KEY_COLUMNS " FROM api_keys WHERE id = ?1",
+	[STMT_KEY_REVOKE] =
+	    "UPDATE api_keys SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
+	/* The operator's view of a channel (cmdrelay commands): live commands
+	 * and finished ones not yet swept, oldest first. */
+	[STMT_CHANNEL_COMMANDS] =
+	    "SELECT " COMMAND_COLUMNS " FROM commands"
+	    " WHERE channel = ?1 AND (state IN ('done', 'dead') OR " LIVE ") ORDER BY id",
 	[STMT_NEXT_LEASE_EXPIRY] =
 	    "SELECT min(lease_expires_at) FROM commands"
-	    " WHERE channel = ?1 AND mode = 'queue' AND state = 'leased' AND lease_expires_at > ?2",
+	    " WHERE channel = ?1 AND state = 'leased' AND lease_expires_at > ?2 AND mode = 'queue'",
 };

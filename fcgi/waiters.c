@@ -101,9 +101,12 @@ static void *watcher(void *arg)
 			continue;
 		}
 		pthread_mutex_unlock(&lock);
+		/* The first look after an idle spell (last == -1) wakes the waiters
+		 * too: a commit landing between a waiter's own look and this
+		 * baseline would otherwise go unseen until its wait ran out.  It
+		 * costs them one more look. */
 		if (db != NULL && data_version(db, &v) == 0 && v != last) {
-			if (last != -1)
-				waiters_notify();
+			waiters_notify();
 			last = v;
 		}
 		nanosleep(&pause, NULL);

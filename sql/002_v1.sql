@@ -27,7 +27,11 @@ CREATE TABLE consumers (
 ) WITHOUT ROWID;
 
 CREATE INDEX commands_by_dedup_key ON commands(channel, dedup_key) WHERE dedup_key IS NOT NULL;
-CREATE INDEX commands_queue ON commands(channel, state, id) WHERE mode = 'queue';
+-- Only the queue commands still to be done: claims never walk past finished ones.
+CREATE INDEX commands_queue_active ON commands(channel, id)
+    WHERE mode = 'queue' AND state IN ('pending', 'leased');
+-- Leases by when they run out: dead letters and a waiting claim's wake-up.
+CREATE INDEX commands_leases ON commands(channel, lease_expires_at) WHERE state = 'leased';
 CREATE INDEX commands_by_expiry ON commands(expires_at) WHERE expires_at IS NOT NULL;
 CREATE INDEX commands_finished ON commands(finished_at) WHERE finished_at IS NOT NULL;
 
@@ -43,3 +47,36 @@ SELECT channel, consumer,
        strftime('%Y-%m-%dT%H:%M:%fZ', last_seen / 1000.0, 'unixepoch') AS last_seen,
        cursor
 FROM consumers;
+
+-- Live (pending or leased) commands per channel, kept by triggers, so that
+-- a publish checks the channel's limit with one lookup instead of a count.
+-- Expired commands still count until they are swept (at most a second or so
+-- later); a publish that finds the channel full counts exactly before refusing.
+CREATE TABLE channel_counts (
+    channel TEXT PRIMARY KEY,
+    live    INTEGER NOT NULL
+) WITHOUT ROWID;
+
+INSERT INTO channel_counts(channel, live)
+SELECT channel, count(*) FROM commands WHERE state IN ('pending', 'leased') GROUP BY channel;
+
+CREATE TRIGGER channel_counts_insert AFTER INSERT ON commands
+WHEN new.state IN ('pending', 'leased')
+BEGIN
+    INSERT OR IGNORE INTO channel_counts(channel, live) VALUES (new.channel, 0);
+    UPDATE channel_counts SET live = live + 1 WHERE channel = new.channel;
+END;
+
+CREATE TRIGGER channel_counts_delete AFTER DELETE ON commands
+WHEN old.state IN ('pending', 'leased')
+BEGIN
+    UPDATE channel_counts SET live = live - 1 WHERE channel = old.channel;
+END;
+
+CREATE TRIGGER channel_counts_update AFTER UPDATE OF state ON commands
+WHEN (old.state IN ('pending', 'leased')) != (new.state IN ('pending', 'leased'))
+BEGIN
+    UPDATE channel_counts
+    SET live = live + (CASE WHEN new.state IN ('pending', 'leased') THEN 1 ELSE -1 END)
+    WHERE channel = new.channel;
+END;

@@ -55,6 +55,14 @@ int main(void)
 	ok(!parses("\"\xff\""), "invalid UTF-8 is refused");
 	ok(!parses("\"\xc3\""), "truncated UTF-8 is refused");
 	ok(parses("\"\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\""), "valid multi-byte UTF-8 is accepted");
+	ok(!parses("\"\xc0\xaf\"") && !parses("\"\xe0\x80\xaf\""), "overlong UTF-8 is refused");
+	ok(!parses("\"\xed\xa0\x80\""), "UTF-8 encoded surrogates are refused");
+	ok(!parses("\"\xf4\x90\x80\x80\"") && !parses("\"\xf5\x80\x80\x80\""), "code points past U+10FFFF are refused");
+	ok(!parses("{\"a\":\"x\x01y\"}") && !parses("[\"a\tb\"]"), "raw control characters in strings are refused");
+	ok(parses("[\"a\\tb\\u0001\"]"), "escaped control characters are accepted");
+	ok(!parses("{\"name\\u0000x\":1}") && !parses("[{\"a\":1,\"b\":{\"\\u0000\":2}}]"),
+	    "an escaped NUL in an object key is refused");
+	ok(parses("{\"a\":\"x\\u0000\",\"b\":[\"\\u0000\"]}"), "an escaped NUL in a string value is accepted");
 	ok(!parses(""), "an empty body is refused");
 	ok(json_body_parse("{\"a\":1}\0x", 9, why, sizeof(why), &is_null) == NULL, "an embedded NUL is refused");
 

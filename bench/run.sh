@@ -1,0 +1,23 @@
+#!/bin/sh
+# Builds cmdrelay optimised (unless CMDRELAY_BIN names a binary) and runs the
+# benchmark.  Arguments go to bench.py (--duration, --connections, --no-write).
+set -e
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(dirname "$here")
+for tool in wrk nginx gcc python3; do
+	command -v "$tool" >/dev/null 2>&1 || missing="$missing $tool"
+done
+if [ -n "$missing" ]; then
+	echo "bench: installing wrk nginx-light gcc python3" >&2
+	sudo=""; [ "$(id -u)" -eq 0 ] || sudo=sudo
+	$sudo apt-get install -y wrk nginx-light gcc python3 libfcgi-dev >/dev/null
+fi
+if [ -z "$CMDRELAY_BIN" ]; then
+	build="$root/build-bench"
+	mkdir -p "$build"
+	[ -x "$root/configure" ] || (cd "$root" && ./autogen.sh >/dev/null)
+	(cd "$build" && { [ -f Makefile ] || "$root/configure" CFLAGS="-O2 -g" >/dev/null; } && make -j"$(nproc)" cmdrelay >/dev/null)
+	CMDRELAY_BIN="$build/cmdrelay"
+fi
+export CMDRELAY_BIN
+exec python3 "$here/bench.py" "$@"

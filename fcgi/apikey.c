@@ -1,0 +1,205 @@
+#include "apikey.h"
+
+#include <errno.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "parse.h"
+
+static const char base64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+/* RFC 4648, section 5, without padding.  out holds 4 * ceil(len / 3) + 1 bytes. */
+static size_t base64url_encode(const unsigned char *in, size_t len, char *out)
+{
+	size_t o = 0, i;
+
+	for (i = 0; i + 2 < len; i += 3) {
+		unsigned long v = (unsigned long)in[i] << 16 | (unsigned long)in[i + 1] << 8 | in[i + 2];
+
+		out[o++] = base64url[v >> 18 & 63];
+		out[o++] = base64url[v >> 12 & 63];
+		out[o++] = base64url[v >> 6 & 63];
+		out[o++] = base64url[v & 63];
+	}
+	if (len - i == 1) {
+		out[o++] = base64url[in[i] >> 2];
+		out[o++] = base64url[(in[i] & 3) << 4];
+	} else if (len - i == 2) {
+		unsigned long v = (unsigned long)in[i] << 8 | in[i + 1];
+
+		out[o++] = base64url[v >> 10 & 63];
+		out[o++] = base64url[v >> 4 & 63];
+		out[o++] = base64url[(v & 15) << 2];
+	}
+	out[o] = '\0';
+	return o;
+}
+
+int key_token_new(char token[KEY_TOKEN_SIZE])
+{
+	unsigned char random[KEY_RANDOM_BYTES];
+	size_t got = 0;
+
+	/* getrandom(2) without flags blocks only until the pool is first
+	 * initialised at boot, and never returns short for 256 bytes or less;
+	 * the loop is for EINTR and for the letter of the interface. */
+	while (got < sizeof(random)) {
+		ssize_t n = getrandom(random + got, sizeof(random) - got, 0);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		got += (size_t)n;
+	}
+	memcpy(token, KEY_TOKEN_PREFIX, KEY_TOKEN_PREFIX_LEN);
+	base64url_encode(random, sizeof(random), token + KEY_TOKEN_PREFIX_LEN);
+	explicit_bzero(random, sizeof(random));
+	return 0;
+}
+
+bool key_token_well_formed(const char *token)
+{
+	if (token == NULL || strncmp(token, KEY_TOKEN_PREFIX, KEY_TOKEN_PREFIX_LEN) != 0)
+		return false;
+	for (size_t i = KEY_TOKEN_PREFIX_LEN; i < KEY_TOKEN_LEN; i++)
+		if (token[i] == '\0' || strchr(base64url, token[i]) == NULL)
+			return false;
+	return token[KEY_TOKEN_LEN] == '\0';
+}
+
+int key_token_hash(const char *token, unsigned char hash[KEY_HASH_LEN])
+{
+	unsigned int len = 0;
+
+	if (EVP_Digest(token, strlen(token), hash, &len, EVP_sha256(), NULL) != 1 || len != KEY_HASH_LEN)
+		return -1;
+	return 0;
+}
+
+static const struct {
+	const char *name;
+	unsigned bit;
+} scope_names[] = {
+	{ "publish", SCOPE_PUBLISH },
+	{ "consume", SCOPE_CONSUME },
+	{ "admin", SCOPE_ADMIN },
+};
+
+unsigned key_scope_bit(const char *name, size_t len)
+{
+	for (size_t i = 0; i < sizeof(scope_names) / sizeof(scope_names[0]); i++)
+		if (strlen(scope_names[i].name) == len && strncmp(scope_names[i].name, name, len) == 0)
+			return scope_names[i].bit;
+	return 0;
+}
+
+unsigned key_scopes_parse(const char *list)
+{
+	unsigned bits = 0;
+	const char *p = list;
+
+	if (list == NULL || *list == '\0')
+		return 0;
+	for (;;) {
+		size_t len = strcspn(p, ",");
+		unsigned bit = key_scope_bit(p, len);
+
+		if (bit == 0)
+			return 0;
+		bits |= bit;
+		if (p[len] == '\0')
+			return bits;
+		p += len + 1;
+	}
+}
+
+const char *key_scopes_format(unsigned bits, char out[KEY_SCOPES_SIZE])
+{
+	size_t o = 0;
+
+	out[0] = '\0';
+	for (size_t i = 0; i < sizeof(scope_names) / sizeof(scope_names[0]); i++)
+		if (bits & scope_names[i].bit)
+			o += (size_t)snprintf(out + o, KEY_SCOPES_SIZE - o, "%s%s", o > 0 ? "," : "", scope_names[i].name);
+	return out;
+}
+
+static bool glob_char(char c)
+{
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+	    c == '-' || c == '*';
+}
+
+int key_channels_normalize(const char *in, char *out, size_t out_size, char *why, size_t why_size)
+{
+	size_t o = 0;
+	const char *p = in;
+
+	if (in == NULL || out_size == 0) {
+		snprintf(why, why_size, "no channel pattern");
+		return -1;
+	}
+	for (;;) {
+		const char *next = p + strcspn(p, ","), *end = next;
+
+		while (p < end && *p == ' ')
+			p++;
+		while (end > p && end[-1] == ' ')
+			end--;
+		if (end == p) {
+			snprintf(why, why_size, "channel pattern has an empty entry: each entry is a channel name or a glob such as game-*");
+			return -1;
+		}
+		if ((size_t)(end - p) > KEY_GLOB_MAX) {
+			snprintf(why, why_size, "channel pattern entry longer than %d bytes", KEY_GLOB_MAX);
+			return -1;
+		}
+		for (const char *c = p; c < end; c++)
+			if (!glob_char(*c)) {
+				snprintf(why, why_size,
+				    "channel pattern may hold only letters, digits, '.', '_', '-', '*' and commas, not '%c'",
+				    *c >= 0x20 && *c < 0x7f ? *c : '?');
+				return -1;
+			}
+		if (o + (o > 0) + (size_t)(end - p) + 1 > out_size || o + (o > 0) + (size_t)(end - p) > KEY_CHANNELS_MAX) {
+			snprintf(why, why_size, "channel pattern longer than %d bytes", KEY_CHANNELS_MAX);
+			return -1;
+		}
+		if (o > 0)
+			out[o++] = ',';
+		memcpy(out + o, p, (size_t)(end - p));
+		o += (size_t)(end - p);
+		out[o] = '\0';
+		if (*next == '\0')
+			return 0;
+		p = next + 1;
+	}
+}
+
+bool key_channels_allow(const char *pattern, const char *channel)
+{
+	const char *p = pattern;
+
+	if (pattern == NULL || channel == NULL)
+		return false;
+	for (;;) {
+		char glob[KEY_GLOB_MAX + 1];
+		size_t len = strcspn(p, ",");
+
+		/* A pattern is checked when the key is made; an entry that is too
+		 * long here matches nothing rather than being cut short. */
+		if (len <= KEY_GLOB_MAX) {
+			memcpy(glob, p, len);
+			glob[len] = '\0';
+			if (len > 0 && glob_match(glob, channel))
+				return true;
+		}
+		if (p[len] == '\0')
+			return false;
+		p += len + 1;
+	}
+}

@@ -1,0 +1,129 @@
+#!/bin/bash
+# Installs what is missing, builds cmdrelay from scratch and passes every test,
+# three times over:
+#   1. a -Werror build and `make check`;
+#   2. an AddressSanitizer + UndefinedBehaviorSanitizer build and `make check`
+#      (a sanitizer report anywhere, the relay's log included, fails a test);
+#   3. `make distcheck` (the tarball builds, tests and installs on its own).
+# The last line is "N passed, N failed", summed over every TAP result of all
+# three; a test program that crashed, or a stage that failed without a test
+# result to show for it, counts as failed.  Exits non-zero on any failure.
+#
+# Builds go in build/test/ (gcc, asan); their test logs stay there.
+set -uo pipefail
+
+cd "$(dirname "$0")/.."
+top=$(pwd)
+out=$top/build/test
+jobs=$(nproc)
+
+# shellcheck source=scripts/deps.sh
+. "$top/scripts/deps.sh"
+ensure_packages build-essential autoconf automake libtool pkg-config libfcgi-dev libjson-c-dev libsqlite3-dev \
+	libssl-dev sqlite3 nginx-light spawn-fcgi python3 curl apache2 || exit 1
+
+passed=0
+failed=0
+stage_failures=""
+export AM_COLOR_TESTS=no
+
+# Adds the results of the .trs files under $1 (one ":test-result:" line per
+# TAP result; ERROR for a test program that crashed or broke its plan).
+count_trs() {
+	local p f
+	p=$(find "$1" -name '*.trs' -exec cat {} + 2>/dev/null | grep -c '^:test-result: \(PASS\|XFAIL\)')
+	f=$(find "$1" -name '*.trs' -exec cat {} + 2>/dev/null | grep -c '^:test-result: \(FAIL\|XPASS\|ERROR\|SKIP\)')
+	passed=$((passed + p))
+	failed=$((failed + f))
+	echo "    $p passed, $f failed"
+	# Show what failed, so that a CI log alone tells why.
+	find "$1" -name '*.trs' | while read -r trs; do
+		if grep -q '^:test-result: \(FAIL\|XPASS\|ERROR\|SKIP\)' "$trs"; then
+			echo "---- ${trs%.trs}.log (last 80 lines)"
+			tail -n 80 "${trs%.trs}.log"
+		fi
+	done
+}
+
+# Records a failed stage; it counts as one failure unless failing tests
+# already account for it.
+stage_failed() {
+	local name=$1 results_failed=$2
+	stage_failures="$stage_failures $name"
+	echo "!!! stage '$name' failed"
+	[ "$results_failed" -gt 0 ] || failed=$((failed + 1))
+}
+
+# Runs "configure + make + make check" in a fresh directory $1; the rest of
+# the arguments go to configure.
+build_and_check() {
+	local name=$1 dir=$out/$1 before=$failed started=$SECONDS
+	shift
+	echo "==> [$name] configure, build and make check in build/test/$name"
+	rm -rf "$dir"
+	mkdir -p "$dir"
+	if ! (cd "$dir" && "$top/configure" --enable-werror "$@" >configure.log 2>&1); then
+		tail -n 30 "$dir/configure.log"
+		stage_failed "$name" 0
+		return
+	fi
+	if ! make -C "$dir" -j"$jobs" >"$dir/build.log" 2>&1; then
+		grep -E 'error|warning' "$dir/build.log" | head -n 40
+		stage_failed "$name" 0
+		return
+	fi
+	make -C "$dir" -j"$jobs" check >"$dir/check.log" 2>&1
+	local status=$?
+	count_trs "$dir"
+	[ "$status" -eq 0 ] || stage_failed "$name" $((failed - before))
+	echo "    ($((SECONDS - started)) s)"
+}
+
+rm -rf "$out"
+mkdir -p "$out"
+echo "==> autogen.sh"
+if ! ./autogen.sh >"$out/autogen.log" 2>&1; then
+	cat "$out/autogen.log"
+	stage_failed autogen 0
+	echo "$passed passed, $failed failed"
+	exit 1
+fi
+
+# 1. The build CI ships: every warning an error.
+build_and_check gcc
+
+# 2. Sanitizers.  Every process the tests start (the relay under nginx,
+# spawn-fcgi, Apache, or as CGI) inherits these options; the test harness
+# looks for reports in the relay's logs and on stderr.
+ASAN_OPTIONS=halt_on_error=1:detect_leaks=1:detect_stack_use_after_return=1:strict_string_checks=1:check_initialization_order=1 \
+	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	build_and_check asan \
+	CFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -g -O1"
+
+# 3. The distribution: built, checked, installed and cleaned from the
+# tarball alone.  Its own build tree is removed when it passes, so its
+# results are read from what it printed.
+echo "==> [distcheck] make distcheck"
+started=$SECONDS
+if [ -f "$out/gcc/Makefile" ]; then
+	make -C "$out/gcc" distcheck DISTCHECK_CONFIGURE_FLAGS=--enable-werror >"$out/distcheck.log" 2>&1
+	status=$?
+	p=$(grep -c '^\(PASS\|XFAIL\): ' "$out/distcheck.log")
+	f=$(grep -c '^\(FAIL\|XPASS\|ERROR\|SKIP\): ' "$out/distcheck.log")
+	passed=$((passed + p))
+	failed=$((failed + f))
+	echo "    $p passed, $f failed"
+	if [ "$status" -ne 0 ]; then
+		tail -n 60 "$out/distcheck.log"
+		stage_failed distcheck "$f"
+	fi
+else
+	stage_failed distcheck 0
+fi
+echo "    ($((SECONDS - started)) s)"
+
+if [ -n "$stage_failures" ]; then
+	echo "failed stages:$stage_failures (logs in build/test/)"
+fi
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ] && [ -z "$stage_failures" ]
