@@ -38,7 +38,7 @@ int key_token_new(char token[KEY_TOKEN_SIZE]);
  * else cannot be a key, and is refused without a look at the database. */
 bool key_token_well_formed(const char *token);
 
-/* SHA-256 of the token's bytes.  Returns 0, or -1 if libcrypto failed. */
+/* SHA-256 of the token's bytes (libsodium).  Returns 0, or -1 on failure. */
 int key_token_hash(const char *token, unsigned char hash[KEY_HASH_LEN]);
 
 /* The bit of one scope name ("publish", "consume", "admin"), or 0. */

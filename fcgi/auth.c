@@ -1,6 +1,6 @@
 #include "auth.h"
 
-#include <openssl/crypto.h>
+#include <sodium.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <string.h>
@@ -65,7 +65,7 @@ static bool cache_get(const unsigned char hash[KEY_HASH_LEN], struct verified_ke
 
 	pthread_mutex_lock(&cache_lock);
 	hit = s->verified_at != 0 && now - s->verified_at < AUTH_CACHE_MS &&
-	    CRYPTO_memcmp(s->hash, hash, KEY_HASH_LEN) == 0;
+	    sodium_memcmp(s->hash, hash, KEY_HASH_LEN) == 0;
 	if (hit)
 		*key = s->key;
 	pthread_mutex_unlock(&cache_lock);
@@ -88,7 +88,7 @@ static void cache_drop(const unsigned char hash[KEY_HASH_LEN])
 	struct cache_slot *s = slot_of(hash);
 
 	pthread_mutex_lock(&cache_lock);
-	if (CRYPTO_memcmp(s->hash, hash, KEY_HASH_LEN) == 0)
+	if (sodium_memcmp(s->hash, hash, KEY_HASH_LEN) == 0)
 		s->verified_at = 0;
 	pthread_mutex_unlock(&cache_lock);
 }

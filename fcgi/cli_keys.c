@@ -133,7 +133,7 @@ static int key_create(struct settings *s, int argc, char **argv)
 		return cli_error(CLI_FAILED, "cannot read random bytes from the kernel: %s", strerror(errno));
 	if (key_token_hash(token, hash) == -1) {
 		explicit_bzero(token, sizeof(token));
-		return cli_error(CLI_FAILED, "cannot compute SHA-256 with libcrypto");
+		return cli_error(CLI_FAILED, "cannot compute SHA-256 with libsodium");
 	}
 	if ((st = cli_open(s)) == NULL) {
 		explicit_bzero(token, sizeof(token));

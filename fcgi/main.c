@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <fcgiapp.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -142,6 +143,11 @@ int main(int argc, char **argv)
 	const char *env_db = getenv("CMDRELAY_DB");
 	int i;
 
+	/* Before any thread starts: libsodium picks its implementations once. */
+	if (sodium_init() < 0) {
+		fprintf(stderr, "cmdrelay: cannot initialise libsodium\n");
+		return 1;
+	}
 	if (settings_from_env(&s, why, sizeof(why)) == -1) {
 		fprintf(stderr, "cmdrelay: %s\n", why);
 		return 2;

@@ -17,7 +17,7 @@ db=$data/cmdrelay.db
 # shellcheck source=scripts/deps.sh
 . "$top/scripts/deps.sh"
 ensure_packages build-essential autoconf automake libtool pkg-config libfcgi-dev libjson-c-dev libsqlite3-dev \
-	libssl-dev sqlite3 nginx-light curl
+	libsodium-dev sqlite3 nginx-light curl
 
 # --- build -------------------------------------------------------------------
 echo "==> building in build/"
@@ -34,9 +34,18 @@ mkdir -p "$data"
 "$relay" --db "$db" init
 
 # --- API keys ----------------------------------------------------------------
-# RESERVED for the API-key issue: create a key for this run here (with the
-# relay's key command, against "$db"), keep it in a variable, and add it to
-# the curl lines printed below.
+# On the first run, a publish key (for a bot or a script) and a consume key
+# (for game servers).  The database keeps only their SHA-256; the tokens are
+# kept in data/quickstart-keys (mode 600) so that later runs can print them
+# again.  Delete that file to get new ones (and revoke the old: docs/keys.md).
+keys=$data/quickstart-keys
+if [ ! -s "$keys" ]; then
+	publish_key=$("$relay" --db "$db" key create --scope publish --label "quick start: publish" 2>/dev/null)
+	consume_key=$("$relay" --db "$db" key create --scope consume --label "quick start: consume" 2>/dev/null)
+	(umask 077 && printf 'publish_key=%s\nconsume_key=%s\n' "$publish_key" "$consume_key" >"$keys")
+fi
+publish_key=$(sed -n 's/^publish_key=//p' "$keys")
+consume_key=$(sed -n 's/^consume_key=//p' "$keys")
 
 # --- serve -------------------------------------------------------------------
 relay_pid=""
@@ -52,14 +61,16 @@ stop_all() {
 	[ -n "$relay_pid" ] && wait "$relay_pid" 2>/dev/null
 	rm -rf "$rundir"
 }
-trap 'echo; echo "==> stopping"; stop_all; exit 0' INT TERM
+trap 'echo; echo "==> stopping"; stop_all; exit 0' INT TERM HUP
 trap 'stop_all' EXIT
 
 # Started as root, nginx's workers run as nobody: they must reach the socket.
 chmod 711 "$rundir"
 sock=$rundir/cmdrelay.sock
 
-"$relay" --db "$db" serve --listen "$sock" --socket-mode 0666 &
+# Each in a session of its own: Ctrl-C reaches this script only, which then
+# stops them in order (nginx first, then the relay, which finishes what it has).
+setsid "$relay" --db "$db" serve --listen "$sock" --socket-mode 0666 &
 relay_pid=$!
 
 cat >"$rundir/nginx.conf" <<EOF
@@ -91,7 +102,7 @@ for _ in $(seq 100); do
 	sleep 0.05
 done
 
-"$(command -v nginx || echo /usr/sbin/nginx)" -e stderr -p "$rundir" -c "$rundir/nginx.conf" -g 'daemon off;' &
+setsid "$(command -v nginx || echo /usr/sbin/nginx)" -e stderr -p "$rundir" -c "$rundir/nginx.conf" -g 'daemon off;' &
 nginx_pid=$!
 
 url=http://127.0.0.1:$port
@@ -108,9 +119,13 @@ cat <<EOF
 
 cmdrelay is serving on $url (database: data/cmdrelay.db). Try:
 
-  curl -s -X POST $url/PostCommand -H 'Content-Type: application/json' -d '{"kick": "Player1"}'
-  curl -s $url/GetCommands -H 'Content-Type: application/json'
-  curl -s -X DELETE $url/DeleteCommands -H 'Content-Type: application/json' -d '["kick"]'
+  curl -s -X POST $url/PostCommand -H "X-Api-Key: $publish_key" -H 'Content-Type: application/json' -d '{"kick": "Player1"}'
+  curl -s $url/GetCommands -H "X-Api-Key: $consume_key"
+  curl -s -X DELETE $url/DeleteCommands -H "X-Api-Key: $consume_key" -H 'Content-Type: application/json' -d '["kick"]'
+
+API keys (tokens in data/quickstart-keys; more with: build/cmdrelay --db data/cmdrelay.db key create, see docs/keys.md):
+  publish, for a bot or a script:  $publish_key
+  consume, for game servers:       $consume_key
 
 Inspect the database with: sqlite3 -header -column data/cmdrelay.db < sql/inspect.sql
 Press Ctrl-C to stop.

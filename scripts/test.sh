@@ -20,7 +20,7 @@ jobs=$(nproc)
 # shellcheck source=scripts/deps.sh
 . "$top/scripts/deps.sh"
 ensure_packages build-essential autoconf automake libtool pkg-config libfcgi-dev libjson-c-dev libsqlite3-dev \
-	libssl-dev sqlite3 nginx-light spawn-fcgi python3 curl apache2 || exit 1
+	libsodium-dev sqlite3 nginx-light spawn-fcgi python3 curl apache2 || exit 1
 
 passed=0
 failed=0

@@ -13,7 +13,7 @@ const [channel, name, dataText = "null"] = process.argv.slice(2);
 const { CMDRELAY_URL: url, CMDRELAY_KEY: key } = process.env;
 const mode = process.env.CMDRELAY_MODE ?? "broadcast";
 const timeout = Number(process.env.CMDRELAY_TIMEOUT ?? 15);
-if (!channel || !name || !url || !key) {
+if (name === undefined || !url || !key) {
   console.error("usage: CMDRELAY_URL=... CMDRELAY_KEY=... node publish.mjs CHANNEL NAME [DATA_JSON]");
   process.exit(64);
 }

@@ -87,7 +87,10 @@ def python_example_publishes_and_prints_the_acks(game):
 
 @test
 def examples_report_a_refused_publish(game):
-    for argv in (["sh", os.path.join(EXAMPLES, "publish.sh")], [sys.executable, os.path.join(EXAMPLES, "publish.py")]):
+    runners = [["sh", os.path.join(EXAMPLES, "publish.sh")], [sys.executable, os.path.join(EXAMPLES, "publish.py")]]
+    if shutil.which("node"):
+        runners.append([shutil.which("node"), os.path.join(EXAMPLES, "publish.mjs")])
+    for argv in runners:
         p = game.example(argv, "", "null")
         check(p.returncode != 0 and "invalid_request" in p.stderr, "an empty name is refused loudly", argv, p.stderr)
 
