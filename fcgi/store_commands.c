@@ -179,13 +179,13 @@ struct publish_job {
 	size_t stored;
 	enum store_rc rc;
 	int done;
+	pthread_cond_t wake; /* signalled when done, or when it is to lead */
 	struct publish_job *next;
 };
 
 #define GROUP_MAX 256
 
 static pthread_mutex_t group_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t group_done = PTHREAD_COND_INITIALIZER;
 static struct publish_job *group_head, *group_tail;
 static int group_leading;
 
@@ -227,7 +227,8 @@ static void run_group(struct store *st, struct publish_job *jobs)
 enum store_rc store_publish(struct store *st, const char *channel, const struct new_command *cmds, size_t count,
     int64_t now_ms, long limit, store_command_fn *fn, void *arg, size_t *stored)
 {
-	struct publish_job job = { channel, cmds, count, now_ms, limit, fn, arg, 0, STORE_OK, 0, NULL };
+	struct publish_job job = { channel, cmds, count, now_ms, limit, fn, arg, 0, STORE_OK, 0,
+		PTHREAD_COND_INITIALIZER, NULL };
 
 	pthread_mutex_lock(&group_lock);
 	if (group_tail != NULL)
@@ -235,8 +236,10 @@ enum store_rc store_publish(struct store *st, const char *channel, const struct 
 	else
 		group_head = &job;
 	group_tail = &job;
+	/* Each waiter sleeps on its own condition, so a finished group wakes
+	 * exactly its members and the next leader, not every waiting thread. */
 	while (!job.done) {
-		if (!group_leading) {
+		if (!group_leading && group_head == &job) {
 			struct publish_job *batch = group_head, *last = group_head;
 			int n = 1;
 
@@ -255,14 +258,18 @@ enum store_rc store_publish(struct store *st, const char *channel, const struct 
 			for (struct publish_job *j = batch, *next; j != NULL; j = next) {
 				next = j->next;
 				j->done = 1;
+				if (j != &job)
+					pthread_cond_signal(&j->wake);
 			}
 			group_leading = 0;
-			pthread_cond_broadcast(&group_done);
+			if (group_head != NULL)
+				pthread_cond_signal(&group_head->wake);
 		} else {
-			pthread_cond_wait(&group_done, &group_lock);
+			pthread_cond_wait(&job.wake, &group_lock);
 		}
 	}
 	pthread_mutex_unlock(&group_lock);
+	pthread_cond_destroy(&job.wake);
 	*stored = job.stored;
 	return job.rc;
 }

@@ -227,7 +227,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static unsigned long runs;
-	char *params[MAX_PARAMS + 2];
+	char *params[MAX_PARAMS + 3];
 	char length[32], key[80];
 	int count = 0, has_length = 0, has_key = 0;
 	size_t i = 0;

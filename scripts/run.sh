@@ -107,13 +107,17 @@ nginx_pid=$!
 
 url=http://127.0.0.1:$port
 for _ in $(seq 100); do
-	curl -fs -o /dev/null "$url/v1/health" && break
+	curl -fs --max-time 2 -o /dev/null "$url/v1/health" && break
 	if ! kill -0 "$nginx_pid" 2>/dev/null; then
 		echo "cmdrelay: nginx did not start (is port $port taken? set CMDRELAY_PORT)" >&2
 		exit 1
 	fi
 	sleep 0.05
 done
+if ! curl -fs --max-time 2 -o /dev/null "$url/v1/health"; then
+	echo "cmdrelay: $url/v1/health does not answer" >&2
+	exit 1
+fi
 
 cat <<EOF
 

@@ -276,7 +276,6 @@ DefaultRuntimeDir {dir}/run
 Mutex file:{dir}/run
 ErrorLog {dir}/error.log
 LogLevel warn
-TypesConfig /dev/null
 Timeout 60
 User #{uid}
 Group #{gid}
@@ -284,6 +283,9 @@ StartServers 2
 MinSpareServers 2
 MaxSpareServers 4
 {modules}
+<IfModule mime_module>
+    TypesConfig /dev/null
+</IfModule>
 <Directory />
     AllowOverride None
     Require all denied
@@ -347,7 +349,9 @@ class Apache:
         test = subprocess.run([APACHE, "-t", "-f", conf], capture_output=True, text=True)
         check(test.returncode == 0, "apache2 -t on the shipped configuration", test.stderr)
         self.log = open(os.path.join(self.dir, "httpd.out"), "ab")
-        self.httpd = subprocess.Popen([APACHE, "-D", "FOREGROUND", "-f", conf], stdout=self.log, stderr=self.log)
+        # Its own session: on stopping, Apache signals its whole process group.
+        self.httpd = subprocess.Popen([APACHE, "-D", "FOREGROUND", "-f", conf], stdout=self.log, stderr=self.log,
+                                      start_new_session=True)
         wait_for(lambda: self.httpd.poll() is not None or port_open(self.port), what="Apache to listen")
         check(self.httpd.poll() is None, "Apache exited at start", self.error_log()[-3000:])
 

@@ -327,8 +327,25 @@ scenarios.consumer_defaults_to_job_id_or_a_studio_id = function()
 		local auth = polls(secretServer)[1].headers["authorization"]
 		check(auth == "Bearer " .. KEY, "Secret:AddPrefix built the header")
 	end
-	for _, line in ipairs(secretServer.warnings) do
-		check(KEY == "" or not string.find(line, KEY, 1, true), "the key never appears in a log line", line)
+	-- A wrong key is reported and retried with backoff, without ever being logged.
+	local wrong = nil
+	if KEY ~= "" then
+		wrong = newServer("wrong", { channel = channel })
+		wrong.relay = wrong.CommandRelay.new({ url = URL, key = "not-a-real-token", channel = channel })
+		wrong.relay:start()
+		check(R.waitFor(function()
+			return #wrong.HttpService.log >= 3
+		end, 60), "it keeps trying")
+		check(wrong.HttpService.log[1].status == 401, "the relay refuses it", wrong.HttpService.log[1].status)
+		check(contains(wrong.warnings, "401 unauthorized"), "the refusal is logged", wrong.warnings)
+		check(wrong.HttpService.log[3].t - wrong.HttpService.log[2].finished >= 1, "with backoff")
+		wrong.relay:stop()
+	end
+	for _, srv in ipairs({ live, secretServer, wrong }) do
+		for _, line in ipairs(srv.warnings) do
+			check(KEY == "" or not string.find(line, KEY, 1, true), "the key never appears in a log line", line)
+			check(not string.find(line, "not-a-real-token", 1, true), "nor a wrong one", line)
+		end
 	end
 	live.relay:stop()
 	secretServer.relay:stop()

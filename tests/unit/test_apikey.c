@@ -1,5 +1,6 @@
 /* Unit tests of API keys as text (apikey.c): tokens, hashes, scopes and
  * channel patterns. */
+#include <sodium.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -106,6 +107,8 @@ static void test_channels(void)
 
 int main(void)
 {
+	if (sodium_init() < 0)
+		return 1;
 	test_tokens();
 	test_hash();
 	test_scopes();
