@@ -136,10 +136,11 @@ static int key_verify(const struct ctx *ctx, const unsigned char hash[KEY_HASH_L
 	rc = store_key_find(st, hash, KEY_HASH_LEN, keep_key, key);
 	if (rc == STORE_OK && key->revoked_at == 0 && (key->expires_at == 0 || key->expires_at > now_ms) &&
 	    now_ms - key->last_used_at >= AUTH_TOUCH_MS) {
-		/* Failing to record the use must not fail the request. */
+		/* Failing to record the use must not fail (or hold up) the request;
+		 * while the database is busy it is simply tried again next time. */
 		enum store_rc trc = store_key_touch(st, key->id, now_ms, AUTH_TOUCH_MS);
 
-		if (trc != STORE_OK)
+		if (trc != STORE_OK && trc != STORE_BUSY)
 			log_msg("cannot record the use of key %lld: %s", (long long)key->id, store_rc_name(trc));
 	}
 	if (rc != STORE_OK && rc != STORE_NOT_FOUND)

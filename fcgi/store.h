@@ -198,7 +198,8 @@ enum store_rc store_key_find(struct store *st, const unsigned char *hash, size_t
 enum store_rc store_key_get(struct store *st, int64_t id, store_key_fn *fn, void *arg);
 
 /* Records that key id was used now, unless that was recorded less than
- * every_ms ago: a busy key costs one write a minute, not one per request. */
+ * every_ms ago: a busy key costs one write a minute, not one per request.
+ * Never waits for the write lock: STORE_BUSY at once when another holds it. */
 enum store_rc store_key_touch(struct store *st, int64_t id, int64_t now_ms, int64_t every_ms);
 
 /* Every key, by id. */

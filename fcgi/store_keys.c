@@ -82,13 +82,19 @@ enum store_rc store_key_get(struct store *st, int64_t id, store_key_fn *fn, void
 enum store_rc store_key_touch(struct store *st, int64_t id, int64_t now_ms, int64_t every_ms)
 {
 	sqlite3_stmt *s = store_stmt(st, STMT_KEY_TOUCH);
+	enum store_rc rc;
 
 	if (s == NULL)
 		return store_prepare_failed(st);
 	sqlite3_bind_int64(s, 1, id);
 	sqlite3_bind_int64(s, 2, now_ms);
 	sqlite3_bind_int64(s, 3, now_ms - every_ms);
-	return store_exec(s);
+	/* Recording a use is worth no wait: while another writer holds the
+	 * lock it is skipped, and tried again at the key's next lookup. */
+	sqlite3_busy_timeout(st->db, 0);
+	rc = store_exec(s);
+	sqlite3_busy_timeout(st->db, STORE_BUSY_TIMEOUT_MS);
+	return rc;
 }
 
 enum store_rc store_keys_list(struct store *st, store_key_fn *fn, void *arg)

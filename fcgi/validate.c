@@ -23,9 +23,14 @@ bool command_name_valid(const char *s, size_t len)
 {
 	if (s == NULL || len == 0 || len > COMMAND_NAME_MAX || strlen(s) != len)
 		return false;
-	for (size_t i = 0; i < len; i++)
+	for (size_t i = 0; i < len; i++) {
 		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
 			return false;
+		/* U+0080 to U+009F (C1) are control characters too: C2 80 to C2 9F. */
+		if ((unsigned char)s[i] == 0xc2 && i + 1 < len && (unsigned char)s[i + 1] >= 0x80 &&
+		    (unsigned char)s[i + 1] <= 0x9f)
+			return false;
+	}
 	return true;
 }
 

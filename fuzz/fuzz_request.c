@@ -191,6 +191,8 @@ static void check_reply(struct fake *f)
 		fail("status out of range", f);
 	if (status >= 500)
 		fail("a 5xx for what a client sent", f);
+	if (strncmp(f->out + 11, " Unknown\r\n", 10) == 0)
+		fail("a status without its reason phrase", f);
 	if ((head_end = strstr(f->out, "\r\n\r\n")) == NULL)
 		fail("headers do not end with an empty line", f);
 	head_len = (size_t)(head_end - f->out) + 4;
@@ -228,7 +230,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static unsigned long runs;
 	char *params[MAX_PARAMS + 3];
-	char length[32], key[80];
+	char length[48], key[80];
 	int count = 0, has_length = 0, has_key = 0;
 	size_t i = 0;
 	struct fake f = { 0 };

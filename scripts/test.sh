@@ -7,7 +7,8 @@
 #   3. `make distcheck` (the tarball builds, tests and installs on its own).
 # The last line is "N passed, N failed", summed over every TAP result of all
 # three; a test program that crashed, or a stage that failed without a test
-# result to show for it, counts as failed.  Exits non-zero on any failure.
+# result to show for it, counts as failed.  Skipped results count as neither
+# and are reported on a line of their own.  Exits non-zero on any failure.
 #
 # Builds go in build/test/ (gcc, asan); their test logs stay there.
 set -uo pipefail
@@ -20,25 +21,28 @@ jobs=$(nproc)
 # shellcheck source=scripts/deps.sh
 . "$top/scripts/deps.sh"
 ensure_packages build-essential autoconf automake libtool pkg-config libfcgi-dev libjson-c-dev libsqlite3-dev \
-	libsodium-dev sqlite3 nginx-light spawn-fcgi python3 curl apache2 || exit 1
+	libsodium-dev sqlite3 nginx-light spawn-fcgi python3 curl apache2 lua5.1 lua-socket lua-cjson jq || exit 1
 
 passed=0
 failed=0
+skipped=0
 stage_failures=""
 export AM_COLOR_TESTS=no
 
 # Adds the results of the .trs files under $1 (one ":test-result:" line per
 # TAP result; ERROR for a test program that crashed or broke its plan).
 count_trs() {
-	local p f
+	local p f s
 	p=$(find "$1" -name '*.trs' -exec cat {} + 2>/dev/null | grep -c '^:test-result: \(PASS\|XFAIL\)')
-	f=$(find "$1" -name '*.trs' -exec cat {} + 2>/dev/null | grep -c '^:test-result: \(FAIL\|XPASS\|ERROR\|SKIP\)')
+	f=$(find "$1" -name '*.trs' -exec cat {} + 2>/dev/null | grep -c '^:test-result: \(FAIL\|XPASS\|ERROR\)')
+	s=$(find "$1" -name '*.trs' -exec cat {} + 2>/dev/null | grep -c '^:test-result: SKIP')
 	passed=$((passed + p))
 	failed=$((failed + f))
-	echo "    $p passed, $f failed"
+	skipped=$((skipped + s))
+	echo "    $p passed, $f failed, $s skipped"
 	# Show what failed, so that a CI log alone tells why.
 	find "$1" -name '*.trs' | while read -r trs; do
-		if grep -q '^:test-result: \(FAIL\|XPASS\|ERROR\|SKIP\)' "$trs"; then
+		if grep -q '^:test-result: \(FAIL\|XPASS\|ERROR\)' "$trs"; then
 			echo "---- ${trs%.trs}.log (last 80 lines)"
 			tail -n 80 "${trs%.trs}.log"
 		fi
@@ -109,10 +113,12 @@ if [ -f "$out/gcc/Makefile" ]; then
 	make -C "$out/gcc" distcheck DISTCHECK_CONFIGURE_FLAGS=--enable-werror >"$out/distcheck.log" 2>&1
 	status=$?
 	p=$(grep -c '^\(PASS\|XFAIL\): ' "$out/distcheck.log")
-	f=$(grep -c '^\(FAIL\|XPASS\|ERROR\|SKIP\): ' "$out/distcheck.log")
+	f=$(grep -c '^\(FAIL\|XPASS\|ERROR\): ' "$out/distcheck.log")
+	s=$(grep -c '^SKIP: ' "$out/distcheck.log")
 	passed=$((passed + p))
 	failed=$((failed + f))
-	echo "    $p passed, $f failed"
+	skipped=$((skipped + s))
+	echo "    $p passed, $f failed, $s skipped"
 	if [ "$status" -ne 0 ]; then
 		tail -n 60 "$out/distcheck.log"
 		stage_failed distcheck "$f"
@@ -122,6 +128,7 @@ else
 fi
 echo "    ($((SECONDS - started)) s)"
 
+[ "$skipped" -eq 0 ] || echo "$skipped skipped (not counted below)"
 if [ -n "$stage_failures" ]; then
 	echo "failed stages:$stage_failures (logs in build/test/)"
 fi

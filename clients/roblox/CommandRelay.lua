@@ -262,7 +262,11 @@ function CommandRelay:_run(command)
 		end
 		return { error = "no handler for " .. tostring(command.name) }
 	end
-	local ok, result = pcall(handler, command.data, command)
+	local ok, result = pcall(function()
+		self._handlerThread = coroutine.running() -- so stop() can tell it is called from here
+		return handler(command.data, command)
+	end)
+	self._handlerThread = nil
 	if not ok then
 		log("handler for", command.name, "failed on command", command.id, ":", result)
 		return { error = tostring(result) }
@@ -489,12 +493,16 @@ end
 sent before stop() returns (at most `timeout` seconds, default 10). A long poll the
 relay is holding cannot be cancelled: stop() does not wait for it, and whatever it
 brings is left unrun (the cursor stays, so start() receives it again; claims go
-back to the queue when their lease ends). ]]
+back to the queue when their lease ends). Called from a handler, it returns at
+once and the loop ends when the handler does. ]]
 function CommandRelay:stop(timeout)
 	if self._state == "stopped" then
 		return
 	end
 	self._stopping = true
+	if self._handlerThread ~= nil and coroutine.running() == self._handlerThread then
+		return
+	end
 	local deadline = os.clock() + (timeout or 10)
 	while self._state ~= "stopped" and self._state ~= "holding" and os.clock() < deadline do
 		task.wait(0.05)

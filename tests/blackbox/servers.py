@@ -277,6 +277,7 @@ Mutex file:{dir}/run
 ErrorLog {dir}/error.log
 LogLevel warn
 Timeout 60
+LogFormat "%h %l %u %t %r %>s %O" combined
 User #{uid}
 Group #{gid}
 StartServers 2
@@ -338,6 +339,7 @@ class Apache:
         self.includes.append(dest)
 
     def start(self):
+        check(self.httpd is None, "Apache is already running")
         open_up(self.data, self.uid, self.gid)
         modules = "\n".join("LoadModule %s_module %s/mod_%s.so" % (m, APACHE_MODULES, m) for m in self.modules)
         conf = os.path.join(self.dir, "httpd.conf")

@@ -15,16 +15,11 @@ SQLITE_MAGIC = b"SQLite format 3\x00"
 
 
 def prepare(apache):
-    """Creates the server's database and keys, owned by the user it serves as."""
+    """Creates the server's database and keys (before the server starts),
+    owned by the user it serves as."""
     init_db(apache.db)
     keys = make_keys(apache.db)
     open_up(apache.data, apache.uid, apache.gid)
-    return keys
-
-
-def start(apache):
-    keys = prepare(apache)
-    apache.start()
     return keys
 
 
@@ -39,8 +34,9 @@ def over_limit(apache, keys, size):
 @test
 def apache_mod_fcgid_at_the_root_passes_the_scenario():
     a = apache_fcgid("cmdrelay.conf")
+    keys = prepare(a)
     with a:
-        scenario(a, start(a))
+        scenario(a, keys)
         check("mod_fcgid" not in a.error_log() or "error" not in a.error_log().lower(), "no mod_fcgid errors",
               a.error_log()[-2000:])
 
@@ -48,15 +44,16 @@ def apache_mod_fcgid_at_the_root_passes_the_scenario():
 @test
 def apache_mod_fcgid_under_cgi_bin_passes_the_scenario():
     a = apache_fcgid("cmdrelay-prefix.conf", prefix="/cgi-bin/cmdrelay")
+    keys = prepare(a)
     with a:
-        scenario(a, start(a))
+        scenario(a, keys)
 
 
 @test
 def apache_mod_fcgid_body_limit_answers_413_in_json():
     a = apache_fcgid("cmdrelay.conf")
+    keys = prepare(a)
     with a:
-        keys = start(a)
         r = over_limit(a, keys, 64 * 1024 + 1)
         check(r.status == 413 and r.error_code() == "payload_too_large", "the relay's 413, in JSON", r)
         r = over_limit(a, keys, 200 * 1024)
@@ -66,8 +63,9 @@ def apache_mod_fcgid_body_limit_answers_413_in_json():
 @test
 def apache_cgi_through_the_shipped_htaccess_passes_the_scenario():
     a = apache_htaccess()
+    keys = prepare(a)
     with a:
-        scenario(a, start(a))
+        scenario(a, keys)
 
 
 @test
@@ -75,8 +73,9 @@ def apache_cgi_script_path_without_rewriting_passes_the_scenario():
     # /relay/cmdrelay.cgi/v1/... : the program with PATH_INFO, as in a cgi-bin.
     a = apache_htaccess()
     a.prefix = "/relay/cmdrelay.cgi"
+    keys = prepare(a)
     with a:
-        scenario(a, start(a))
+        scenario(a, keys)
 
 
 @test
@@ -84,8 +83,8 @@ def apache_cgi_htaccess_fallback_passes_the_key_without_cgipassauth():
     a = apache_htaccess(without_cgipassauth=True)
     with open(os.path.join(a.htdocs, "relay", ".htaccess")) as f:
         check(not re.search(r"^\s*CGIPassAuth", f.read(), re.M), "the CGIPassAuth block is gone")
+    keys = prepare(a)
     with a:
-        keys = start(a)
         if keys is None:
             print("# no keys in this build: nothing to pass")
             return
@@ -95,8 +94,8 @@ def apache_cgi_htaccess_fallback_passes_the_key_without_cgipassauth():
 @test
 def apache_cgi_body_limit_answers_413_in_json():
     a = apache_htaccess()
+    keys = prepare(a)
     with a:
-        keys = start(a)
         r = over_limit(a, keys, 64 * 1024 + 1)
         check(r.status == 413 and r.error_code() == "payload_too_large", "the relay's 413, in JSON", r)
 
@@ -104,8 +103,8 @@ def apache_cgi_body_limit_answers_413_in_json():
 @test
 def apache_cgi_never_serves_the_database_file():
     a = apache_htaccess()
+    prepare(a)
     with a:
-        start(a)
         folder = os.path.join(a.htdocs, "relay")
         # A copy of the database uploaded next to the program by mistake.
         shutil.copy(a.db, os.path.join(folder, "cmdrelay.db"))

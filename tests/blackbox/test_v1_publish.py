@@ -18,6 +18,7 @@ def publish_one_command_answers_201_with_the_defaults(relay):
     c = check_command(r.json["commands"][0], channel=ch, name="kick", data=None, mode="broadcast", target=None,
                       key=None, state="pending", attempts=0, result=None)
     check(ms(c["expires_at"]) - ms(c["created_at"]) == 3600 * 1000, "ttl defaults to 3600 s", c)
+    check(relay.sql("SELECT max_attempts FROM commands WHERE id = %d" % c["id"]).strip() == "5", "max_attempts 5")
 
 
 @test
@@ -98,8 +99,8 @@ def command_name_is_1_to_64_bytes_without_control_characters(relay):
     ch = fresh_channel()
     publish_one(relay, ch, name="n" * 64)
     publish_one(relay, ch, name="\U0001F600" * 16)          # 64 bytes of UTF-8
-    publish_one(relay, ch, name="h\u00e9 llo/\u2603")
-    for bad in ("", "n" * 65, "\U0001F600" * 17, "tab\there", "nl\n", "del\x7f", "nul\x00"):
+    publish_one(relay, ch, name="h\u00e9 llo/\u2603\u00a0")
+    for bad in ("", "n" * 65, "\U0001F600" * 17, "tab\there", "nl\n", "del\x7f", "nul\x00", "c1\u0085", "c1\u009f"):
         error(relay.post("/v1/channels/%s/commands" % ch, {"name": bad}), 400, "invalid_request", "name")
     error(relay.post("/v1/channels/%s/commands" % ch, {"name": 5}), 400, "invalid_request", "name")
     check(count_rows(relay, ch) == 3, "only the good names stored")

@@ -954,6 +954,29 @@ scenarios.stop_and_bind_to_close_ack_what_was_done = function()
 	end, 10), "after start() it arrives again")
 	check(b.ran[1].id == later.id, "the same command")
 	b.relay:stop()
+
+	-- A handler may stop the relay itself: stop() returns at once, the loop ends
+	-- after the handler and its ack goes out.
+	local c = newServer("C", { channel = channel })
+	local stopTookInside = nil
+	c.relay:on("shutdown", function(data, command)
+		record(c, command)
+		local t0 = R.now()
+		c.relay:stop()
+		stopTookInside = R.now() - t0
+		return { stopping = true }
+	end)
+	c.relay:start()
+	waitUntilPolling(channel, { c })
+	local shutdown = publish(channel, { name = "shutdown", target = c.relay.consumer })
+	check(R.waitFor(function()
+		local got = getCommand(channel, shutdown.id)
+		return got and #got.acks == 1
+	end, 10, 0.05), "the handler's ack went out")
+	check(stopTookInside ~= nil and stopTookInside < 0.1, "stop() from a handler returns at once", stopTookInside)
+	local n = #c.HttpService.log
+	task.wait(2)
+	check(#c.HttpService.log == n, "and the loop ended")
 	noThreadDied()
 end
 
