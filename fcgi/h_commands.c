@@ -195,6 +195,8 @@ int h_read(struct ctx *ctx, const struct req *req, struct resp *resp)
 		return resp_error(resp, 400, "invalid_request", "consumer must be 1 to %d bytes of [A-Za-z0-9._:-]",
 		    CONSUMER_MAX);
 	r.limit = (int)limit;
+	if ((status = store_clamp_cursor(ctx->st, &r.after)) != STORE_OK)
+		return store_failure(ctx, resp, status, "read cursor");
 	r.cursor = r.after;
 	if ((r.list = json_object_new_array()) == NULL)
 		return resp_unavailable(resp, "out of memory");

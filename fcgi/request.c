@@ -109,6 +109,12 @@ int request_read(struct req *req, struct conn *c, size_t body_limit, struct resp
 	req->now_ms = time_now_ms();
 	req->method = method_parse(conn_param(c, "REQUEST_METHOD"));
 	req->authorization = nonempty(conn_param(c, "HTTP_AUTHORIZATION"));
+	/* Apache without CGIPassAuth: a rewrite rule copies the header into the
+	 * environment, and after an internal redirect (an .htaccess rewrite)
+	 * it may arrive only under the REDIRECT_ name.  No client can set a
+	 * REDIRECT_ variable: its headers all become HTTP_ ones. */
+	if (req->authorization == NULL)
+		req->authorization = nonempty(conn_param(c, "REDIRECT_HTTP_AUTHORIZATION"));
 	req->api_key = nonempty(conn_param(c, "HTTP_X_API_KEY"));
 	req->content_type = nonempty(conn_param(c, "CONTENT_TYPE"));
 	req->db_path = nonempty(conn_param(c, "CMDRELAY_DB"));

@@ -264,6 +264,22 @@ static void explain_open_failure(const char *path, const char *sqlite_msg, char 
 		snprintf(why, why_size, "cannot open database %s: %s", path, sqlite_msg);
 }
 
+/* Runs sql, retrying for up to the busy timeout while the database is busy.
+ * Switching a new database to WAL takes an exclusive lock, and a connection
+ * that meets it while another process converts or recovers the file gets
+ * SQLITE_BUSY at once, without the busy handler being called: processes
+ * starting together on a new database would fail at random.  Returns the
+ * SQLite result code. */
+static int exec_while_busy(sqlite3 *db, const char *sql)
+{
+	int rc, waited = 0;
+
+	while ((rc = sqlite3_exec(db, sql, NULL, NULL, NULL)) != SQLITE_OK && (rc & 0xff) == SQLITE_BUSY &&
+	    waited < STORE_BUSY_TIMEOUT_MS)
+		waited += sqlite3_sleep(10);
+	return rc;
+}
+
 struct store *store_open(const char *path, char *why, size_t why_size)
 {
 	struct store *st;
@@ -283,9 +299,8 @@ struct store *store_open(const char *path, char *why, size_t why_size)
 	/* WAL lets readers run beside the one writer.  NORMAL in WAL mode loses no
 	 * commit when the relay crashes, only (rarely) the last ones on power loss;
 	 * FULL syncs every commit, which store_publish groups to keep it fast. */
-	rc = sqlite3_exec(st->db, synchronous_full ? "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"
-	                                           : "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;",
-	    NULL, NULL, NULL);
+	rc = exec_while_busy(st->db, synchronous_full ? "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"
+	                                              : "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;");
 	if (rc != SQLITE_OK) {
 		explain_open_failure(path, sqlite3_errmsg(st->db), why, why_size);
 		goto fail;

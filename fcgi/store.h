@@ -118,6 +118,11 @@ enum store_rc store_read(struct store *st, const char *channel, int64_t after, i
 /* The newest command id ever handed out: a cursor that means "from now on". */
 enum store_rc store_last_id(struct store *st, int64_t *id);
 
+/* Lowers *cursor to the newest id ever handed out when it is beyond it (a
+ * client that kept its cursor across a restored or replaced database would
+ * otherwise never see a command until the ids caught up). */
+enum store_rc store_clamp_cursor(struct store *st, int64_t *cursor);
+
 enum store_rc store_command_get(struct store *st, const char *channel, int64_t id, int64_t now_ms,
     store_command_fn *fn, void *arg);
 

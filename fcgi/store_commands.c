@@ -305,6 +305,20 @@ enum store_rc store_last_id(struct store *st, int64_t *id)
 	return store_rc_from(rc);
 }
 
+enum store_rc store_clamp_cursor(struct store *st, int64_t *cursor)
+{
+	int64_t last;
+	enum store_rc rc;
+
+	if (*cursor <= 0)
+		return STORE_OK;
+	if ((rc = store_last_id(st, &last)) != STORE_OK)
+		return rc;
+	if (*cursor > last)
+		*cursor = last;
+	return STORE_OK;
+}
+
 enum store_rc store_command_get(struct store *st, const char *channel, int64_t id, int64_t now_ms,
     store_command_fn *fn, void *arg)
 {

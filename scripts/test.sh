@@ -21,7 +21,7 @@ jobs=$(nproc)
 # shellcheck source=scripts/deps.sh
 . "$top/scripts/deps.sh"
 ensure_packages build-essential autoconf automake libtool pkg-config libfcgi-dev libjson-c-dev libsqlite3-dev \
-	libsodium-dev sqlite3 nginx-light spawn-fcgi python3 curl apache2 lua5.1 lua-socket lua-cjson jq || exit 1
+	libsodium-dev sqlite3 nginx-light spawn-fcgi python3 curl apache2 libapache2-mod-fcgid systemd openssl lua5.1 lua-socket lua-cjson jq || exit 1
 
 passed=0
 failed=0

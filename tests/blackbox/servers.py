@@ -23,7 +23,7 @@ import sys
 import tempfile
 import time
 
-from harness import (APACHE, APACHE_MODULES, BIN, SANITIZER_REPORT, SRCDIR, Failure, Relay, check, free_port,
+from harness import (APACHE, APACHE_MODULES, BIN, NGINX, SANITIZER_REPORT, SRCDIR, Failure, Relay, check, free_port,
                      http_request, pid_alive, port_open, wait_for)
 
 DEPLOY = os.path.join(SRCDIR, "deploy")
@@ -226,9 +226,9 @@ class ShippedNginx(Relay):
         with open(conf, "w") as f:
             f.write(NGINX_MAIN.format(dir=self.dir, etc=self.etc,
                                       user="user root;" if os.geteuid() == 0 else ""))
-        test = subprocess.run(["nginx", "-t", "-q", "-p", self.dir, "-c", conf], capture_output=True, text=True)
+        test = subprocess.run([NGINX, "-t", "-q", "-p", self.dir, "-c", conf], capture_output=True, text=True)
         check(test.returncode == 0, "nginx -t on the shipped configuration", test.stderr)
-        self.nginx = subprocess.Popen(["nginx", "-p", self.dir, "-c", conf, "-g", "daemon off;"],
+        self.nginx = subprocess.Popen([NGINX, "-p", self.dir, "-c", conf, "-g", "daemon off;"],
                                       stdout=self.relay_log, stderr=self.relay_log)
         wait_for(lambda: self.nginx.poll() is not None or port_open(self.port), what="nginx to listen")
         check(self.nginx.poll() is None, "nginx exited at start", self.log_text()[-2000:])
@@ -441,11 +441,14 @@ def apache_fcgid(site="cmdrelay.conf", prefix="/relay"):
     return a
 
 
-def apache_htaccess(without_cgipassauth=False):
+def apache_htaccess(without_cgipassauth=False, copy_before_redirect_only=False):
     """Apache + mod_cgi serving htdocs/relay/ as a shared host would
     (AllowOverride All), with the shipped .htaccess and the relay copied
     there as cmdrelay.cgi.  without_cgipassauth drops the CGIPassAuth
-    block, as on hosts that do not allow it, leaving the rewrite fallback."""
+    block, as on hosts that do not allow it, leaving the rewrite fallback.
+    copy_before_redirect_only makes that fallback copy the header before
+    the internal redirect only (as a rule in a parent folder would), so
+    that the relay gets it as REDIRECT_HTTP_AUTHORIZATION."""
     passenv = "".join("PassEnv %s\n" % k for k in SANITIZER_ENV if k in os.environ)
     a = Apache(CGI_MODULES, prefix="/relay")
     a.extra = "<Directory %s>\n    AllowOverride All\n    Require all granted\n</Directory>\n%s" % (a.htdocs, passenv)
@@ -454,8 +457,11 @@ def apache_htaccess(without_cgipassauth=False):
     os.chmod(folder, 0o755)
     a.install_binary(os.path.join(folder, "cmdrelay.cgi"))
     drop = [r"^<IfModule mod_version\.c>\n(.*\n){3}</IfModule>\n"] if without_cgipassauth else []
-    render("shared-hosting/.htaccess", os.path.join(folder, ".htaccess"),
-           replace=[("/home/USER/cmdrelay-data/cmdrelay.db", a.db)], drop_lines=drop)
+    replace = [("/home/USER/cmdrelay-data/cmdrelay.db", a.db)]
+    if copy_before_redirect_only:
+        replace.append(("RewriteCond %{HTTP:Authorization} .\n",
+                        "RewriteCond %{HTTP:Authorization} .\n    RewriteCond %{ENV:REDIRECT_STATUS} ^$\n"))
+    render("shared-hosting/.htaccess", os.path.join(folder, ".htaccess"), replace=replace, drop_lines=drop)
     return a
 
 

@@ -92,6 +92,17 @@ def apache_cgi_htaccess_fallback_passes_the_key_without_cgipassauth():
 
 
 @test
+def apache_cgi_key_copied_before_an_internal_redirect_still_arrives():
+    a = apache_htaccess(without_cgipassauth=True, copy_before_redirect_only=True)
+    keys = prepare(a)
+    with a:
+        if keys is None:
+            print("# no keys in this build: nothing to pass")
+            return
+        scenario(a, keys)
+
+
+@test
 def apache_cgi_body_limit_answers_413_in_json():
     a = apache_htaccess()
     keys = prepare(a)
