@@ -25,6 +25,8 @@ int store_failure(struct ctx *ctx, struct resp *resp, int rc, const char *doing)
 		return resp_unavailable(resp, "the database's disk is full");
 	case STORE_READONLY:
 		return resp_unavailable(resp, "the database cannot be written");
+	case STORE_MOVED:
+		return resp_unavailable(resp, "the database file was deleted or replaced");
 	case STORE_BUSY:
 		return resp_unavailable(resp, "the database is busy");
 	default:

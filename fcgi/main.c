@@ -56,9 +56,12 @@ static void usage(FILE *out)
 	    "\n"
 	    "environment: CMDRELAY_DB, CMDRELAY_BODY_LIMIT (bytes, default %d),\n"
 	    "CMDRELAY_TUTORIAL_CHANNEL (default \"%s\"), CMDRELAY_CHANNEL_LIMIT (default %d),\n"
-	    "CMDRELAY_TUTORIAL_OPEN=1 (the tutorial's endpoints without an API key: trusted networks only)\n",
+	    "CMDRELAY_TUTORIAL_OPEN=1 (the tutorial's endpoints without an API key: trusted networks only),\n"
+	    "CMDRELAY_SYNC=normal|full (full: every commit synced to disk before it is answered),\n"
+	    "CMDRELAY_RETENTION (seconds done and dead commands are kept, default %d),\n"
+	    "CMDRELAY_THREADS and CMDRELAY_MAX_THREADS (when started by a web server or systemd)\n",
 	    SERVE_DEFAULT_THREADS, SERVE_DEFAULT_MAX_THREADS, CMDRELAY_DEFAULT_DB, CONFIG_DEFAULT_BODY_LIMIT, CONFIG_DEFAULT_TUTORIAL_CHANNEL,
-	    CONFIG_DEFAULT_CHANNEL_LIMIT);
+	    CONFIG_DEFAULT_CHANNEL_LIMIT, CONFIG_DEFAULT_RETENTION_S);
 }
 
 static int fail(const char *fmt, const char *arg)
@@ -97,7 +100,7 @@ static int stdin_is_listening_socket(void)
 static int cmd_serve(struct settings *s, int argc, char **argv)
 {
 	const char *listen_addr = NULL;
-	int64_t threads = SERVE_DEFAULT_THREADS, max_threads = SERVE_DEFAULT_MAX_THREADS, mode = -1;
+	int64_t threads = s->threads, max_threads = s->max_threads, mode = -1;
 	int fd;
 
 	for (int i = 0; i < argc; i++) {
@@ -199,7 +202,7 @@ int main(int argc, char **argv)
 		if (FCGX_Init() != 0)
 			return 1;
 		auth_log_settings(&s);
-		return serve_fastcgi(&s, 0, SERVE_DEFAULT_THREADS, SERVE_DEFAULT_MAX_THREADS);
+		return serve_fastcgi(&s, 0, s.threads, s.max_threads);
 	}
 	if (getenv("GATEWAY_INTERFACE") != NULL)
 		return serve_cgi(&s);

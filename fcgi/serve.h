@@ -3,11 +3,13 @@
 #ifndef CMDRELAY_SERVE_H
 #define CMDRELAY_SERVE_H
 
+#include "settings.h"
+
 struct settings;
 
-#define SERVE_DEFAULT_THREADS 16
+#define SERVE_DEFAULT_THREADS CONFIG_DEFAULT_THREADS
 #define SERVE_MAX_THREADS 4096
-#define SERVE_DEFAULT_MAX_THREADS 1100
+#define SERVE_DEFAULT_MAX_THREADS CONFIG_DEFAULT_MAX_THREADS
 
 /* Serves FastCGI requests on the listening socket fd with threads threads
  * (growing to max_threads while long polls hold some) until SIGTERM or

@@ -45,6 +45,22 @@ int settings_from_env(struct settings *cfg, char *why, size_t why_size)
 		}
 		cfg->retention_ms = n * 1000;
 	}
+	cfg->threads = CONFIG_DEFAULT_THREADS;
+	cfg->max_threads = CONFIG_DEFAULT_MAX_THREADS;
+	if ((v = getenv("CMDRELAY_THREADS")) != NULL) {
+		if (parse_i64(v, 1, CONFIG_THREADS_LIMIT, &n) == -1) {
+			snprintf(why, why_size, "CMDRELAY_THREADS must be a whole number from 1 to %d", CONFIG_THREADS_LIMIT);
+			return -1;
+		}
+		cfg->threads = (int)n;
+	}
+	if ((v = getenv("CMDRELAY_MAX_THREADS")) != NULL) {
+		if (parse_i64(v, 1, CONFIG_THREADS_LIMIT, &n) == -1) {
+			snprintf(why, why_size, "CMDRELAY_MAX_THREADS must be a whole number from 1 to %d", CONFIG_THREADS_LIMIT);
+			return -1;
+		}
+		cfg->max_threads = (int)n;
+	}
 	cfg->sync_full = false;
 	if ((v = getenv("CMDRELAY_SYNC")) != NULL) {
 		if (strcmp(v, "full") == 0 || strcmp(v, "FULL") == 0) {

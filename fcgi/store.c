@@ -29,6 +29,7 @@ const char *store_rc_name(enum store_rc rc)
 	case STORE_BUSY: return "database busy";
 	case STORE_FULL: return "disk full";
 	case STORE_READONLY: return "database read-only";
+	case STORE_MOVED: return "database file deleted or replaced";
 	case STORE_CHANNEL_FULL: return "channel full";
 	case STORE_NEEDS_LEASE: return "lease required";
 	default: return "database error";
@@ -132,7 +133,22 @@ enum store_rc store_begin_write(struct store *st)
 		return rc;
 	}
 	st->writing = 1;
+	/* A database file deleted or replaced under an open connection still
+	 * takes writes, into a file nobody opens again: every command
+	 * acknowledged from then on would be lost.  Refuse instead; the 503
+	 * closes this connection and the next request opens what is at the path. */
+	if (store_moved(st)) {
+		store_rollback(st);
+		return STORE_MOVED;
+	}
 	return STORE_OK;
+}
+
+bool store_moved(struct store *st)
+{
+	int moved = 0;
+
+	return sqlite3_file_control(st->db, "main", SQLITE_FCNTL_HAS_MOVED, &moved) == SQLITE_OK && moved;
 }
 
 static void write_done(struct store *st)

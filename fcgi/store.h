@@ -4,6 +4,7 @@
 #ifndef CMDRELAY_STORE_H
 #define CMDRELAY_STORE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -19,6 +20,7 @@ enum store_rc {
 	STORE_ERROR,      /* anything else: I/O error, corruption, out of memory */
 	STORE_CHANNEL_FULL, /* the channel holds its limit of live commands */
 	STORE_NEEDS_LEASE,  /* a queue command was acked without its lease token */
+	STORE_MOVED,        /* the file at the path is no longer the one this connection has open */
 };
 
 struct store;
@@ -37,6 +39,11 @@ void store_set_synchronous_full(int full);
 /* The schema version the database is at, and the one this build creates. */
 int store_schema_version(struct store *st);
 int store_schema_latest(void);
+
+/* Returns true when the database file this connection has open is no longer
+ * the one at its path (deleted, or replaced by another): reads would be stale
+ * and writes lost, so the connection is good for nothing but closing. */
+bool store_moved(struct store *st);
 
 /* The last SQLite error of this connection, for log lines. */
 const char *store_errmsg(struct store *st);

@@ -84,12 +84,19 @@ struct store *store_pool_acquire(const char *path, char *why, size_t why_size)
 		pthread_cond_wait(&pool_returned, &pool_lock);
 	if (p->idle_count > 0) {
 		st = p->idle[--p->idle_count];
-		lent_record(st, p);
+		if (!store_moved(st)) {
+			lent_record(st, p);
+			pthread_mutex_unlock(&pool_lock);
+			return st;
+		}
+		/* Its file was deleted or replaced (a restore from backup): it
+		 * would read stale data.  Its place goes to a fresh connection. */
 		pthread_mutex_unlock(&pool_lock);
-		return st;
+		store_close(st);
+	} else {
+		p->open++;
+		pthread_mutex_unlock(&pool_lock);
 	}
-	p->open++;
-	pthread_mutex_unlock(&pool_lock);
 
 	/* Opening can wait on the busy timeout: never under the lock. */
 	st = store_open(path, why, why_size);

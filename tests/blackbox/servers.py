@@ -23,8 +23,8 @@ import sys
 import tempfile
 import time
 
-from harness import (APACHE, APACHE_MODULES, BIN, NGINX, SANITIZER_REPORT, SRCDIR, Failure, Relay, check, free_port,
-                     http_request, pid_alive, port_open, wait_for)
+from harness import (APACHE, APACHE_MODULES, BIN, NGINX, SANITIZER_REPORT, SRCDIR, Failure, Relay, Response, check,
+                     free_port, http_request, pid_alive, port_open, wait_for)
 
 DEPLOY = os.path.join(SRCDIR, "deploy")
 SYSTEMD_SOCKET_ACTIVATE = shutil.which("systemd-socket-activate") or "/usr/bin/systemd-socket-activate"
@@ -77,8 +77,8 @@ def server_user():
 
 
 def open_up(path, uid, gid):
-    """Hands a directory tree of the test's own to the server's user, and
-    lets everyone traverse the directories above it in the temporary dir."""
+    """Hands a directory tree of the test's own to the server's user (when
+    the tests run as root; otherwise the server runs as the tests' user)."""
     if os.geteuid() == 0:
         for root, dirs, files in os.walk(path):
             for name in [root] + [os.path.join(root, n) for n in dirs + files]:
@@ -554,7 +554,6 @@ def scenario(server, tokens, channel="game-1"):
 def hammer(port, path, headers, count):
     """Sends count GETs on one kept-alive connection as fast as it can;
     returns the responses (a new connection when the server closes one)."""
-    from harness import Response
     out = []
     conn = None
     try:

@@ -4,15 +4,15 @@ deploy/systemd: the relay at the root and under /relay/, launched by
 activation; the rate limit's 429, the body limit's 413, the database never
 served, and the systemd units checked by systemd-analyze."""
 
+import http.client
 import os
 import re
 import shutil
-import signal
+import socket
 import ssl
 import subprocess
-import http.client
 
-from harness import BIN, check, pid_alive, run, test, wait_for
+from harness import BIN, check, pid_alive, run, test
 from servers import (SYSTEMD_ANALYZE, SYSTEMD_SOCKET_ACTIVATE, ShippedNginx, deploy_file, hammer, make_keys,
                      render, scenario)
 
@@ -177,7 +177,6 @@ def nginx_tls_and_http2_lines_work_uncommented():
         finally:
             conn.close()
         ctx.set_alpn_protocols(["h2", "http/1.1"])
-        import socket
         with socket.create_connection(("127.0.0.1", relay.tls_port), timeout=10) as raw:
             with ctx.wrap_socket(raw) as s:
                 check(s.selected_alpn_protocol() == "h2", "HTTP/2 is offered", s.selected_alpn_protocol())
