@@ -146,9 +146,16 @@ enum store_rc store_begin_write(struct store *st)
 
 bool store_moved(struct store *st)
 {
+	struct stat sb;
 	int moved = 0;
 
-	return sqlite3_file_control(st->db, "main", SQLITE_FCNTL_HAS_MOVED, &moved) == SQLITE_OK && moved;
+	/* SQLite compares inode numbers only; a file system mounted anew from a
+	 * copy (a repaired disk) has the same ones, on another device. */
+	if (sqlite3_file_control(st->db, "main", SQLITE_FCNTL_HAS_MOVED, &moved) == SQLITE_OK && moved)
+		return true;
+	if (st->ino == 0)
+		return false; /* no file to compare (an in-memory database) */
+	return stat(sqlite3_db_filename(st->db, "main"), &sb) == -1 || sb.st_dev != st->dev || sb.st_ino != st->ino;
 }
 
 static void write_done(struct store *st)
@@ -272,6 +279,8 @@ static void explain_open_failure(const char *path, const char *sqlite_msg, char 
 		snprintf(why, why_size, "database directory %s does not exist", dir);
 	else if (!S_ISDIR(sb.st_mode))
 		snprintf(why, why_size, "database directory %s is not a directory", dir);
+	else if (access(dir, W_OK) == -1 && errno == EROFS)
+		snprintf(why, why_size, "database directory %s is on a read-only file system", dir);
 	else if (access(path, F_OK) == 0 && access(path, R_OK | W_OK) == -1)
 		snprintf(why, why_size, "database file %s is not readable and writable by this user", path);
 	else if (access(dir, W_OK | X_OK) == -1)
@@ -323,6 +332,14 @@ struct store *store_open(const char *path, char *why, size_t why_size)
 	}
 	if (migrate(st->db, why, why_size) == -1)
 		goto fail;
+	{
+		struct stat sb;
+
+		if (stat(sqlite3_db_filename(st->db, "main"), &sb) == 0) {
+			st->dev = sb.st_dev;
+			st->ino = sb.st_ino;
+		}
+	}
 	return st;
 fail:
 	store_close(st);

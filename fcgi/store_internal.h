@@ -4,6 +4,7 @@
 #define CMDRELAY_STORE_INTERNAL_H
 
 #include <sqlite3.h>
+#include <sys/types.h>
 
 #include "store.h"
 #include "store_sql.h"
@@ -12,6 +13,8 @@ struct store {
 	sqlite3 *db;
 	sqlite3_stmt *stmts[STMT__COUNT]; /* prepared on first use, kept for the connection's life */
 	int writing;                      /* holds the process's write lock (store_begin_write) */
+	dev_t dev;                        /* the file at the path when it was opened (store_moved) */
+	ino_t ino;
 };
 
 /* Returns the statement, reset and with bindings cleared, or NULL if it could not be prepared. */

@@ -77,20 +77,41 @@ static int data_version(sqlite3 *db, int *version)
 	return rc == SQLITE_ROW ? 0 : -1;
 }
 
+/* Opens the watched database, or opens it again when its file was deleted
+ * or replaced (a restore from backup): a watcher of the old file would never
+ * see another commit.  Returns the connection, or NULL to try again on the
+ * next look; says why once per failure, not every WATCH_INTERVAL_MS. */
+static sqlite3 *watch_open(sqlite3 *db, int *reopened)
+{
+	static int complained;
+	int moved = 0;
+
+	*reopened = 0;
+	if (db != NULL && (sqlite3_file_control(db, "main", SQLITE_FCNTL_HAS_MOVED, &moved) != SQLITE_OK || !moved))
+		return db;
+	sqlite3_close(db);
+	db = NULL;
+	if (sqlite3_open_v2(watched_path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+		if (!complained)
+			log_msg("long-poll watcher cannot open the database: %s", db != NULL ? sqlite3_errmsg(db) : "no memory");
+		complained = 1;
+		sqlite3_close(db);
+		return NULL;
+	}
+	complained = 0;
+	*reopened = 1;
+	return db;
+}
+
 /* Watches the database for commits by other connections, but only while
  * somebody waits.  data_version changes whenever another connection (in this
  * process or any other) commits; reading it touches only the WAL index. */
 static void *watcher(void *arg)
 {
 	sqlite3 *db = NULL;
-	int last = -1, v;
+	int last = -1, v, reopened;
 
 	(void)arg;
-	if (sqlite3_open_v2(watched_path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
-		log_msg("long-poll watcher cannot open the database: %s", db != NULL ? sqlite3_errmsg(db) : "no memory");
-		sqlite3_close(db);
-		db = NULL;
-	}
 	pthread_mutex_lock(&lock);
 	while (!stopping) {
 		struct timespec pause = { 0, WATCH_INTERVAL_MS * 1000000L };
@@ -105,6 +126,8 @@ static void *watcher(void *arg)
 		 * too: a commit landing between a waiter's own look and this
 		 * baseline would otherwise go unseen until its wait ran out.  It
 		 * costs them one more look. */
+		if ((db = watch_open(db, &reopened)) != NULL && reopened)
+			last = -1; /* another file's counter: start from its own */
 		if (db != NULL && data_version(db, &v) == 0 && v != last) {
 			waiters_notify();
 			last = v;

@@ -79,6 +79,16 @@ def read_limit_0_returns_no_commands_and_a_cursor_from_now_on(relay):
 
 
 @test
+def a_cursor_beyond_the_newest_id_is_lowered_to_it(relay):
+    ch = fresh_channel()
+    c = publish_one(relay, ch)
+    r = read(relay, ch, "?after=%d" % (c["id"] + 1000))
+    check(r == {"commands": [], "cursor": c["id"]}, "the newest id ever handed out", r, c)
+    d = publish_one(relay, ch, name="next")
+    check([x["id"] for x in read(relay, ch, "?after=%d" % r["cursor"])["commands"]] == [d["id"]], "then what is new")
+
+
+@test
 def read_with_a_consumer_sees_its_targeted_commands_and_untargeted_ones(relay):
     ch = fresh_channel()
     publish(relay, ch, [{"name": "all"}, {"name": "for-a", "target": "srv-a"}, {"name": "for-b", "target": "srv-b"}])
