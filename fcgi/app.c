@@ -14,6 +14,7 @@
 #include "route.h"
 #include "store.h"
 #include "store_pool.h"
+#include "timeutil.h"
 #include "validate.h"
 
 int store_failure(struct ctx *ctx, struct resp *resp, int rc, const char *doing)
@@ -49,6 +50,19 @@ void sweep_now_and_then(struct ctx *ctx, int64_t now_ms)
 		log_msg("sweep failed: %s", store_rc_name((enum store_rc)rc));
 	else if (expired > 0)
 		metrics_expired(expired);
+}
+
+void app_housekeeping(const struct settings *cfg)
+{
+	struct ctx ctx = { .cfg = cfg, .db_path = cfg->db_path };
+	char why[256];
+
+	if ((ctx.st = store_pool_acquire(cfg->db_path, why, sizeof(why))) == NULL) {
+		log_msg("sweep: cannot open the database: %s", why);
+		return;
+	}
+	sweep_now_and_then(&ctx, time_now_ms());
+	store_pool_release(ctx.st, 0);
 }
 
 static int dispatch(const struct settings *cfg, struct req *req, struct resp *resp, int *route)

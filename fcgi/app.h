@@ -7,4 +7,7 @@ struct conn;
 
 void app_handle(const struct settings *cfg, struct conn *c);
 
+/* Sweeps expired and long-finished commands of the process's database. */
+void app_housekeeping(const struct settings *cfg);
+
 #endif

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -149,8 +150,16 @@ int serve_fastcgi(const struct settings *s, int fd, int threads, int max_threads
 		return 1;
 	}
 	log_msg("serving FastCGI with %d threads (up to %d with long polls)", srv.total, srv.max_threads);
-	while (sigwait(&stop_signals, &sig) != 0)
-		;
+	/* The main thread sweeps now and then while it waits for a stop signal,
+	 * so expired commands go even when nothing is published. */
+	for (;;) {
+		struct timespec every = { SERVE_SWEEP_INTERVAL_S, 0 };
+
+		if ((sig = sigtimedwait(&stop_signals, NULL, &every)) > 0)
+			break;
+		if (sig == -1 && errno == EAGAIN)
+			app_housekeeping(s);
+	}
 	log_msg("signal %d: finishing requests in flight", sig);
 	pthread_mutex_lock(&srv.count_lock);
 	srv.stopping = 1;

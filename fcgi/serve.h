@@ -9,6 +9,7 @@ struct settings;
 
 #define SERVE_DEFAULT_THREADS CONFIG_DEFAULT_THREADS
 #define SERVE_MAX_THREADS 4096
+#define SERVE_SWEEP_INTERVAL_S 10
 #define SERVE_DEFAULT_MAX_THREADS CONFIG_DEFAULT_MAX_THREADS
 
 /* Serves FastCGI requests on the listening socket fd with threads threads

@@ -172,8 +172,10 @@ struct channel_depth {
 typedef int store_channel_fn(void *arg, const struct channel_depth *c);
 enum store_rc store_channels(struct store *st, int64_t now_ms, store_channel_fn *fn, void *arg);
 
-/* Deletes expired commands, and done or dead ones finished before
- * now - retention_ms.  Counts what went in *expired and *finished. */
+/* Marks leases that ran out on their last attempt dead, deletes expired
+ * commands, and done or dead ones finished before now - retention_ms.
+ * Counts what went in *expired and *finished.  Takes the write lock only
+ * when something is due. */
 enum store_rc store_sweep(struct store *st, int64_t now_ms, int64_t retention_ms, int64_t *expired, int64_t *finished);
 
 /* The commands of a channel that are live, or done or dead and not yet swept,

@@ -115,20 +115,40 @@ static enum store_rc sweep_with(struct store *st, enum stmt id, int64_t before_m
 
 enum store_rc store_sweep(struct store *st, int64_t now_ms, int64_t retention_ms, int64_t *expired, int64_t *finished)
 {
+	sqlite3_stmt *s = store_stmt(st, STMT_SWEEP_DUE);
 	enum store_rc rc;
+	int step, due;
 
 	*expired = *finished = 0;
+	if (s == NULL)
+		return store_prepare_failed(st);
+	sqlite3_bind_int64(s, 1, now_ms);
+	sqlite3_bind_int64(s, 2, now_ms - retention_ms);
+	step = sqlite3_step(s);
+	due = step == SQLITE_ROW && sqlite3_column_int(s, 0);
+	sqlite3_reset(s);
+	if (step != SQLITE_ROW)
+		return store_rc_from(step);
+	/* Nothing due: an idle relay sweeps without ever taking the write lock. */
+	if (!due)
+		return STORE_OK;
 	if ((rc = store_begin_write(st)) != STORE_OK)
 		return rc;
+	if ((s = store_stmt(st, STMT_SWEEP_DEAD)) == NULL) {
+		rc = store_prepare_failed(st);
+		store_rollback(st);
+		return rc;
+	}
+	sqlite3_bind_int64(s, 1, now_ms);
+	if ((rc = store_exec(s)) != STORE_OK) {
+		store_rollback(st);
+		return rc;
+	}
 	if ((rc = sweep_with(st, STMT_SWEEP_EXPIRED, now_ms, expired)) != STORE_OK ||
 	    (rc = sweep_with(st, STMT_SWEEP_FINISHED, now_ms - retention_ms, finished)) != STORE_OK) {
 		store_rollback(st);
 		*expired = *finished = 0;
 		return rc;
-	}
-	if (*expired + *finished == 0) {
-		store_rollback(st);
-		return STORE_OK;
 	}
 	return store_commit(st);
 }

@@ -99,6 +99,16 @@ const char *const store_sql[STMT__COUNT] = {
 	    "   state = 'dead' OR (state = 'leased' AND lease_expires_at <= ?1 AND attempts >= max_attempts) AS dead"
 	    "  FROM commands)"
 	    " GROUP BY channel HAVING sum(pending) + sum(leased) + sum(done) + sum(dead) > 0 ORDER BY channel",
+	/* Is there anything to sweep?  Asked before taking the write lock. */
+	[STMT_SWEEP_DUE] =
+	    "SELECT EXISTS (SELECT 1 FROM commands WHERE expires_at <= ?1 AND state IN ('pending', 'leased'))"
+	    " OR EXISTS (SELECT 1 FROM commands WHERE finished_at <= ?2)"
+	    " OR EXISTS (SELECT 1 FROM commands WHERE state = 'leased' AND lease_expires_at <= ?1"
+	    "  AND attempts >= max_attempts)",
+	/* Leases that ran out on their last attempt become dead letters, kept for the retention period. */
+	[STMT_SWEEP_DEAD] =
+	    "UPDATE commands SET state = 'dead', finished_at = ?1"
+	    " WHERE state = 'leased' AND lease_expires_at <= ?1 AND attempts >= max_attempts",
 	[STMT_SWEEP_EXPIRED] =
 	    "DELETE FROM commands WHERE id IN (SELECT id FROM commands"
 	    " WHERE expires_at <= ?1 AND state IN ('pending', 'leased') LIMIT 1000)",
