@@ -178,6 +178,20 @@ def a_command_is_dead_after_max_attempts_and_no_longer_handed_out(relay):
 
 
 @test
+def the_sweep_stores_a_dead_letter_as_dead_and_keeps_it(relay):
+    ch = fresh_channel()
+    pub = publish_one(relay, ch, mode="queue", max_attempts=1)
+    check(len(claim(relay, ch, consumer="crashy", lease=1)) == 1, "leased once")
+    time.sleep(1.2)
+    # A publish sweeps (at most once a second per process).
+    time.sleep(1.0)
+    publish_one(relay, fresh_channel())
+    row = relay.sql("SELECT state, finished_at IS NOT NULL FROM commands WHERE id = %d" % pub["id"]).strip()
+    check(row == "dead|1", "stored as dead, kept for the retention period", row)
+    check(get(relay, ch, pub["id"])["state"] == "dead", "still readable as dead")
+
+
+@test
 def broadcast_ack_records_each_consumer_once_and_again_is_harmless(relay):
     ch = fresh_channel()
     c = publish_one(relay, ch, name="announce")
