@@ -65,10 +65,10 @@ void app_housekeeping(const struct settings *cfg)
 	store_pool_release(ctx.st, 0);
 }
 
-static int dispatch(const struct settings *cfg, struct req *req, struct resp *resp, int *route)
+static int dispatch(const struct settings *cfg, struct req *req, struct resp *resp, int *route, const struct conn *c)
 {
 	char path_copy[REQUEST_PATH_MAX], why[256];
-	struct ctx ctx = { .cfg = cfg, .db_path = req->db_path != NULL ? req->db_path : cfg->db_path };
+	struct ctx ctx = { .cfg = cfg, .db_path = req->db_path != NULL ? req->db_path : cfg->db_path, .conn = c };
 	handler_fn *h;
 	int r, status;
 
@@ -107,7 +107,7 @@ void app_handle(const struct settings *cfg, struct conn *c)
 
 	memset(&resp, 0, sizeof(resp));
 	if ((status = request_read(&req, c, cfg->body_limit, &resp)) == 0)
-		status = dispatch(cfg, &req, &resp, &route);
+		status = dispatch(cfg, &req, &resp, &route, c);
 	resp.status = status;
 	metrics_request(route, status);
 	resp_send(&resp, c);

@@ -1,8 +1,10 @@
 #include "conn.h"
 
 #include <fcgiapp.h>
+#include <poll.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 
 const char *conn_param(const struct conn *c, const char *name)
 {
@@ -19,6 +21,19 @@ static int fcgi_write(struct conn *c, const char *buf, int len)
 	return FCGX_PutStr(buf, len, c->out) == len ? 0 : -1;
 }
 
+int conn_gone(const struct conn *c)
+{
+	struct pollfd p = { .fd = c->fd, .events = POLLIN | POLLRDHUP };
+	char b;
+
+	if (c->fd < 0 || poll(&p, 1, 0) != 1)
+		return 0;
+	if (p.revents & (POLLHUP | POLLERR | POLLRDHUP | POLLNVAL))
+		return 1;
+	/* Readable: the rest of a request's records, or the end of the stream. */
+	return recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
+}
+
 void conn_init_fcgi(struct conn *c, void *fcgx_request)
 {
 	FCGX_Request *r = fcgx_request;
@@ -28,6 +43,7 @@ void conn_init_fcgi(struct conn *c, void *fcgx_request)
 	c->write = fcgi_write;
 	c->in = r->in;
 	c->out = r->out;
+	c->fd = r->ipcFd;
 }
 
 static int cgi_read(struct conn *c, char *buf, int len)
@@ -49,4 +65,5 @@ void conn_init_cgi(struct conn *c, char **envp)
 	c->write = cgi_write;
 	c->in = stdin;
 	c->out = stdout;
+	c->fd = -1;
 }

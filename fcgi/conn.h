@@ -14,10 +14,16 @@ struct conn {
 	int (*write)(struct conn *, const char *buf, int len);
 	void *in;
 	void *out;
+	int fd;   /* the socket to the web server (FastCGI), or -1 */
 };
 
 /* Returns the named CGI/FastCGI parameter, or NULL. */
 const char *conn_param(const struct conn *c, const char *name);
+
+/* Returns true when the web server has closed the connection, which it does
+ * when the client hangs up: a long poll then stops waiting for nobody.
+ * False when it is there, or when the transport cannot tell (CGI). */
+int conn_gone(const struct conn *c);
 
 /* Transports, defined in conn.c. */
 void conn_init_fcgi(struct conn *c, void *fcgx_request);

@@ -4,6 +4,7 @@
 
 #include <stdint.h>
 
+struct conn;
 struct settings;
 struct req;
 struct resp;
@@ -15,6 +16,7 @@ struct ctx {
 	const char *db_path;     /* the database it belongs to */
 	const char *channel;     /* {ch} of the route, validated; NULL when the route has none */
 	const char *id_text;     /* {id} of the route, as sent */
+	const struct conn *conn; /* only to ask whether the client is still there (conn_gone) */
 };
 
 /* A handler validates, calls the store, fills resp and returns the HTTP status. */

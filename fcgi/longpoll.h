@@ -9,6 +9,8 @@ struct ctx;
 struct resp;
 
 #define LONGPOLL_MAX_WAIT_S 25
+/* How often a held request looks whether its client hung up. */
+#define LONGPOLL_CHECK_MS 250
 
 /* One look: returns 1 when it found something to answer, 0 when there is
  * nothing yet, or an HTTP error status (>= 400, with resp filled).  It may

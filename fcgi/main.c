@@ -5,6 +5,8 @@
 
 #include <errno.h>
 #include <fcgiapp.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -89,6 +91,21 @@ static int check_database(const char *path, int quiet)
 	return 0;
 }
 
+/* Blocks SIGTERM and SIGINT before FCGX_Init() installs libfcgi's own
+ * SIGTERM handler.  A stop signal that came between that and the moment
+ * serve_fastcgi() blocks it would be taken by the handler: the workers would
+ * leave, and the main thread would wait for a signal that had come and gone.
+ * Blocked, it stays pending until serve_fastcgi() takes it with sigwait. */
+static void block_stop_signals(void)
+{
+	sigset_t stop;
+
+	sigemptyset(&stop);
+	sigaddset(&stop, SIGTERM);
+	sigaddset(&stop, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &stop, NULL);
+}
+
 static int stdin_is_listening_socket(void)
 {
 	int listening = 0;
@@ -129,6 +146,7 @@ static int cmd_serve(struct settings *s, int argc, char **argv)
 	}
 	if (listen_addr == NULL)
 		return fail("serve needs --listen ADDR (a unix socket path or HOST:PORT)%s", "");
+	block_stop_signals();
 	if (check_database(s->db_path, 1) != 0)
 		return 1;
 	if (FCGX_Init() != 0 || (fd = serve_listen(listen_addr, (int)mode)) < 0) {
@@ -197,6 +215,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	if (stdin_is_listening_socket()) {
+		block_stop_signals();
 		if (check_database(s.db_path, 1) != 0)
 			return 1;
 		if (FCGX_Init() != 0)

@@ -295,6 +295,7 @@ enum store_rc store_last_id(struct store *st, int64_t *id)
 	sqlite3_stmt *s = store_stmt(st, STMT_LAST_ID);
 	int rc;
 
+	*id = 0; /* the query always has a row; 0 (read from the start) if it had none */
 	if (s == NULL)
 		return store_prepare_failed(st);
 	if ((rc = sqlite3_step(s)) == SQLITE_ROW) {

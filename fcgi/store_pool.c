@@ -59,7 +59,7 @@ static void lent_record(struct store *st, struct pool *p)
 		}
 }
 
-static struct pool *lent_take(struct store *st)
+static struct pool *lent_take(const struct store *st)
 {
 	for (size_t i = 0; i < sizeof(lent) / sizeof(lent[0]); i++)
 		if (lent[i].st == st) {

@@ -269,14 +269,17 @@ static void check_names(const char *s)
 	for (size_t i = 0; i < len; i++) {
 		channel = channel && in_set(s[i], "._-");
 		consumer = consumer && in_set(s[i], "._:-");
-		name = name && (unsigned char)s[i] >= 0x20 && s[i] != 0x7f;
+		/* C0, DEL, and C1 (U+0080 to U+009F, which UTF-8 writes C2 80 to C2 9F). */
+		name = name && (unsigned char)s[i] >= 0x20 && s[i] != 0x7f &&
+		    !((unsigned char)s[i] == 0xc2 && i + 1 < len && (unsigned char)s[i + 1] >= 0x80 &&
+		        (unsigned char)s[i + 1] <= 0x9f);
 	}
 	if (channel_valid(s) != channel)
 		fail("channel_valid differs from ^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$");
 	if (consumer_valid(s) != consumer)
 		fail("consumer_valid differs from ^[A-Za-z0-9._:-]{1,128}$");
 	if (command_name_valid(s, len) != name)
-		fail("command_name_valid differs from 1 to 64 bytes without control characters");
+		fail("command_name_valid differs from 1 to 64 bytes without C0, DEL or C1 control characters");
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -273,6 +273,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	c.write = fake_write;
 	c.in = &f;
 	c.out = &f;
+	c.fd = -1;
 	app_handle(&cfg, &c);
 	check_reply(&f);
 	if (verbose)

@@ -53,11 +53,11 @@ for t in $targets; do
 	[ "$t" != fuzz_cli_parsers ] && dict=-dict=$srcdir/fuzz/fuzz.dict
 	if ./fuzz/$t -max_total_time="$time" -timeout=10 -rss_limit_mb=2560 -print_final_stats=1 \
 	    -artifact_prefix="fuzz-artifacts/$t-" $dict "$work/$t" "$srcdir/fuzz/corpus/$t" >"$work/$t.log" 2>&1; then
-		execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$work/$t.log")
+		execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$work/$t.log" | tr -d '\r')
 		echo "ok $n - $t fuzzed for ${time}s: ${execs:-?} executions, no crash"
 	else
 		echo "not ok $n - $t fuzzed for ${time}s: it found a crash (kept in fuzz-artifacts/)"
-		grep -v '^#[0-9]' "$work/$t.log" | tail -n 60 | sed 's/^/# /'
+		grep -a -v -e '^#[0-9]' -e '^INFO:' -e '^    #' "$work/$t.log" | tail -n 40 | sed 's/^/# /'
 		failed=1
 	fi
 done

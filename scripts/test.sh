@@ -4,6 +4,8 @@
 #   1. a -Werror build and `make check`;
 #   2. an AddressSanitizer + UndefinedBehaviorSanitizer build and `make check`
 #      (a sanitizer report anywhere, the relay's log included, fails a test);
+#   2b. a clang libFuzzer build: each fuzz target for FUZZ_TIME s (60), and the
+#      crash-safety test for CMDRELAY_KILL_SECONDS (120) of SIGKILLs;
 #   3. `make distcheck` (the tarball builds, tests and installs on its own).
 # The last line is "N passed, N failed", summed over every TAP result of all
 # three; a test program that crashed, or a stage that failed without a test
@@ -21,7 +23,8 @@ jobs=$(nproc)
 # shellcheck source=scripts/deps.sh
 . "$top/scripts/deps.sh"
 ensure_packages build-essential autoconf automake libtool pkg-config libfcgi-dev libjson-c-dev libsqlite3-dev \
-	libsodium-dev sqlite3 nginx-light spawn-fcgi python3 curl apache2 libapache2-mod-fcgid systemd openssl lua5.1 lua-socket lua-cjson jq || exit 1
+	libsodium-dev sqlite3 nginx-light spawn-fcgi python3 curl apache2 libapache2-mod-fcgid systemd openssl lua5.1 lua-socket lua-cjson jq \
+	clang libclang-rt-14-dev valgrind e2fsprogs || exit 1
 
 passed=0
 failed=0
@@ -76,8 +79,11 @@ build_and_check() {
 		stage_failed "$name" 0
 		return
 	fi
-	make -C "$dir" -j"$jobs" check >"$dir/check.log" 2>&1
+	# A hung test must not hold CI for its whole allowance: timeout signals
+	# the whole process group (make, the tests and what they started).
+	timeout --kill-after=30 900 make -C "$dir" -j"$jobs" check >"$dir/check.log" 2>&1
 	local status=$?
+	[ "$status" -ne 124 ] || echo "!!! make check timed out after 900 s"
 	count_trs "$dir"
 	[ "$status" -eq 0 ] || stage_failed "$name" $((failed - before))
 	echo "    ($((SECONDS - started)) s)"
@@ -104,14 +110,38 @@ ASAN_OPTIONS=halt_on_error=1:detect_leaks=1:detect_stack_use_after_return=1:stri
 	build_and_check asan \
 	CFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -g -O1"
 
+# 2b. Fuzzing and the long crash-safety run (issue 8): a clang build with
+# libFuzzer, ASan and UBSan fuzzes each target for FUZZ_TIME seconds, and
+# test_kill.py SIGKILLs relay processes for CMDRELAY_KILL_SECONDS.  Crashes
+# are kept in build/test/fuzz/fuzz-artifacts/.
+echo "==> [fuzz] libFuzzer targets and the long kill run in build/test/fuzz"
+started=$SECONDS
+before=$failed
+dir=$out/fuzz
+mkdir -p "$dir"
+if (cd "$dir" && "$top/configure" --enable-werror --enable-fuzzing CC=clang CFLAGS="-g -O1" >configure.log 2>&1) &&
+	make -C "$dir" -j"$jobs" >"$dir/build.log" 2>&1; then
+	FUZZ_TIME=${FUZZ_TIME:-60} CMDRELAY_KILL_SECONDS=${CMDRELAY_KILL_SECONDS:-120} \
+		make -C "$dir" check TESTS="fuzz/run_fuzzers.sh tests/blackbox/test_kill.py" >"$dir/check.log" 2>&1
+	status=$?
+	count_trs "$dir"
+	[ "$status" -eq 0 ] || stage_failed fuzz $((failed - before))
+else
+	tail -n 30 "$dir/configure.log" "$dir/build.log" 2>/dev/null
+	stage_failed fuzz 0
+fi
+echo "    ($((SECONDS - started)) s)"
+
 # 3. The distribution: built, checked, installed and cleaned from the
 # tarball alone.  Its own build tree is removed when it passes, so its
 # results are read from what it printed.
 echo "==> [distcheck] make distcheck"
 started=$SECONDS
 if [ -f "$out/gcc/Makefile" ]; then
-	make -C "$out/gcc" distcheck DISTCHECK_CONFIGURE_FLAGS=--enable-werror >"$out/distcheck.log" 2>&1
+	timeout --kill-after=30 1200 make -C "$out/gcc" distcheck DISTCHECK_CONFIGURE_FLAGS=--enable-werror \
+		>"$out/distcheck.log" 2>&1
 	status=$?
+	[ "$status" -ne 124 ] || echo "!!! make distcheck timed out after 1200 s"
 	p=$(grep -c '^\(PASS\|XFAIL\): ' "$out/distcheck.log")
 	f=$(grep -c '^\(FAIL\|XPASS\|ERROR\): ' "$out/distcheck.log")
 	s=$(grep -c '^SKIP: ' "$out/distcheck.log")

@@ -1,8 +1,12 @@
 """Black-box test harness: a real nginx on a free loopback port with cmdrelay
-behind it as FastCGI, in a temporary directory; stops exactly what it started.
+behind it as FastCGI (Relay), cmdrelay run once as a CGI program
+(cgi_request), and Apache running it through mod_cgi (ApacheCgi), each in a
+temporary directory; each stops exactly what it started.
 
 Each test file registers functions with @test and calls run(); every test is
-one TAP line named after the behaviour it checks."""
+one TAP line named after the behaviour it checks.  A fixture that fails to
+start or to stop cleanly (a relay that exited badly, a sanitizer report in a
+log) ends the file with "Bail out!", which make check counts as an error."""
 
 import http.client
 import json

@@ -13,7 +13,7 @@ import subprocess
 import tempfile
 import time
 
-from harness import BIN, SANITIZER_REPORT, SRCDIR, Relay, check, free_port, port_open, run, test, wait_for
+from harness import BIN, SANITIZER_REPORT, SRCDIR, Failure, Relay, check, free_port, port_open, run, test, wait_for
 
 TUTORIAL = {"CMDRELAY_TUTORIAL_OPEN": "1"}
 
@@ -113,6 +113,25 @@ def fastcgi_request(address, params, body=b""):
     return stdout
 
 
+def start_serve(*args, env=None):
+    """Starts `cmdrelay ARGS` (a serve command).  Its stdout is not the TAP
+    stream's: a relay that outlived a failed test must not hold that pipe."""
+    return subprocess.Popen([BIN] + list(args), env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def stop_serve(proc, sig=signal.SIGTERM):
+    """Signals proc and returns its stderr once it has exited; one that does
+    not exit within 15 s is killed and fails the test."""
+    proc.send_signal(sig)
+    try:
+        return proc.communicate(timeout=15)[1]
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        raise Failure("serve did not exit within 15 s of signal %d" % sig)
+
+
 def socket_count(pid):
     n = 0
     for fd in os.listdir("/proc/%d/fd" % pid):
@@ -187,15 +206,12 @@ def serve_db_option_wins_over_cmdrelay_db():
     with TempDir() as d:
         from_env, from_option = os.path.join(d, "env.db"), os.path.join(d, "option.db")
         sock = os.path.join(d, "s.sock")
-        proc = subprocess.Popen([BIN, "serve", "--listen", sock, "--db", from_option],
-                                env=dict(os.environ, CMDRELAY_DB=from_env), stdin=subprocess.DEVNULL,
-                                stderr=subprocess.PIPE)
+        proc = start_serve("serve", "--listen", sock, "--db", from_option, env=dict(os.environ, CMDRELAY_DB=from_env))
         try:
             wait_for(lambda: os.path.exists(sock) or proc.poll() is not None, what="serve to listen")
         finally:
-            proc.send_signal(signal.SIGTERM)
-            proc.communicate(timeout=15)
-        check(proc.returncode == 0, "served and stopped", proc.returncode)
+            err = stop_serve(proc)
+        check(proc.returncode == 0, "served and stopped", proc.returncode, err)
         check(os.path.exists(from_option) and not os.path.exists(from_env), "only option.db made", os.listdir(d))
 
 
@@ -344,8 +360,7 @@ def serve_on_an_unusable_address_is_one_clear_line():
 def serve_listens_on_a_tcp_port():
     with TempDir() as d:
         db, port = os.path.join(d, "r.db"), free_port()
-        proc = subprocess.Popen([BIN, "--db", db, "serve", "--listen", "127.0.0.1:%d" % port],
-                                stdin=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        proc = start_serve("--db", db, "serve", "--listen", "127.0.0.1:%d" % port)
         try:
             wait_for(lambda: port_open(port) or proc.poll() is not None, what="serve to listen")
             stdout = fastcgi_request(("127.0.0.1", port), {"REQUEST_METHOD": "GET", "DOCUMENT_URI": "/v1/health"})
@@ -354,8 +369,7 @@ def serve_listens_on_a_tcp_port():
             one_line_error(cmdrelay("--db", db, "serve", "--listen", "127.0.0.1:%d" % port), 1, "cannot listen",
                            "in use")
         finally:
-            proc.send_signal(signal.SIGTERM)
-            _, err = proc.communicate(timeout=15)
+            err = stop_serve(proc)
         check(proc.returncode == 0, "stopped cleanly", proc.returncode, err)
 
 
@@ -378,13 +392,27 @@ def serve_exits_0_on_sigterm_and_sigint_when_idle():
     for sig in (signal.SIGTERM, signal.SIGINT):
         with TempDir() as d:
             sock = os.path.join(d, "s.sock")
-            proc = subprocess.Popen([BIN, "--db", os.path.join(d, "r.db"), "serve", "--listen", sock],
-                                    stdin=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            proc = start_serve("--db", os.path.join(d, "r.db"), "serve", "--listen", sock)
             wait_for(lambda: os.path.exists(sock) or proc.poll() is not None, what="serve to listen")
-            proc.send_signal(sig)
-            _, err = proc.communicate(timeout=15)
+            err = stop_serve(proc, sig)
             check(proc.returncode == 0, "exit 0 on signal %d" % sig, proc.returncode, err)
             check("stopped" in err, "logs that it stopped", err)
+
+
+@test
+def serve_stops_on_a_signal_sent_the_moment_it_listens():
+    # A stop signal that came after libfcgi's set-up but before the relay
+    # waited for it was once swallowed: the relay then ran on, unstoppable.
+    with TempDir() as d:
+        db, sock = os.path.join(d, "r.db"), os.path.join(d, "s.sock")
+        check(cmdrelay("--db", db, "init").returncode == 0, "database made")
+        for i in range(20):
+            proc = start_serve("--db", db, "serve", "--listen", sock)
+            while not os.path.exists(sock) and proc.poll() is None:
+                pass
+            err = stop_serve(proc, signal.SIGTERM if i % 2 else signal.SIGINT)
+            check(proc.returncode == 0, "exit 0, round %d" % i, proc.returncode, err)
+            os.unlink(sock)
 
 
 def finishes_request_in_flight(sig):
