@@ -78,7 +78,7 @@ static int dispatch(const struct settings *cfg, struct req *req, struct resp *re
 	if ((h = route_handler(r, req->method)) == NULL) {
 		resp->allow = routes[r].allow;
 		return resp_error(resp, 405, "method_not_allowed", "%s is not allowed here; allowed: %s",
-		    method_name(req->method), routes[r].allow);
+		    req->method_text, routes[r].allow);
 	}
 	/* Keys before anything that looks at what was sent (issue 4). */
 	if ((status = auth_check(&ctx, req, r, resp)) != 0)

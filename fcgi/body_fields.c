@@ -126,9 +126,13 @@ int query_int(const struct req *req, const char *name, int64_t min, int64_t max,
 
 int query_known(const struct req *req, const char *const allowed[], struct resp *resp)
 {
-	const char *unknown = query_unknown(&req->query, allowed);
+	const char *unknown;
 
-	if (unknown != NULL)
+	if (req->query_error == QUERY_TOO_MANY)
+		return resp_error(resp, 400, "invalid_request", "more than %d query parameters", QUERY_MAX_PARAMS);
+	if (req->query_error != QUERY_OK)
+		return resp_error(resp, 400, "invalid_request", "query string has a malformed %%-escape");
+	if ((unknown = query_unknown(&req->query, allowed)) != NULL)
 		return resp_error(resp, 400, "invalid_request", "unknown query parameter \"%.64s\"", unknown);
 	return 0;
 }

@@ -17,8 +17,10 @@ enum http_method { METHOD_GET, METHOD_POST, METHOD_DELETE, METHOD_PUT, METHOD_PA
 
 struct req {
 	enum http_method method;
+	char method_text[16];         /* as sent, for messages: truncated, letters only */
 	char path[REQUEST_PATH_MAX];  /* decoded route path, e.g. "/v1/channels/lobby/commands" */
 	struct query query;
+	int query_error;              /* QUERY_OK, or why the query string could not be read */
 	const char *authorization;    /* Authorization header, or NULL */
 	const char *api_key;          /* X-Api-Key header, or NULL */
 	const char *content_type;

@@ -274,9 +274,19 @@ def path_escapes_that_are_not_utf8_get_a_valid_json_404(relay):
 
 
 @test
-def malformed_percent_escape_in_the_query_is_refused_with_400(relay):
-    for query in ("x=%ZZ", "x=%", "%4=1", "x=%00"):
-        refused(relay.get("/GetCommands?" + query), 400, "invalid_request")
+def malformed_percent_escape_in_the_query_is_refused_with_400_where_a_query_is_read(relay):
+    for query in ("x=%ZZ", "x=%", "%4=1", "after=%00"):
+        refused(relay.get("/v1/channels/lobby/commands?" + query), 400, "invalid_request")
+    refused(relay.get("/v1/channels/lobby/commands?" + "&".join("a%d=1" % i for i in range(17))), 400,
+            "invalid_request")
+
+
+@test
+def the_tutorial_get_ignores_even_a_malformed_query_string(relay):
+    reset(relay)
+    for query in ("x=%ZZ", "x=%", "%4=1", "x=%00", "&".join("a%d=1" % i for i in range(17))):
+        r = relay.get("/GetCommands?" + query)
+        check(r.status == 200 and r.json == {"Server": "HTTP 200: OK", "Data": {}}, "ignored: " + query, r)
 
 
 @test
