@@ -44,6 +44,8 @@ int main(void)
 	ok(parses("{\"it's\":\"\\\"'\"}"), "single quotes inside strings are fine");
 	ok(!parses("[1,2,]"), "a trailing comma is refused");
 	ok(!parses("NaN") && !parses("Infinity") && !parses("1.") && !parses("01"), "non-JSON numbers are refused");
+	ok(!parses("00") && !parses("-01") && !parses("[00]") && !parses("{\"a\":-00.5}") &&
+	    parses("[0,-0,0.5,-0.5,1e05,1E-05,10]"), "leading zeros are refused, exponents may have them");
 	ok(!parses("1e400"), "an infinite number is refused");
 	ok(parses("9007199254740992") && parses("-9007199254740992"), "integers up to 2^53 are accepted");
 	ok(!parses("9007199254740993") && !parses("-9007199254740993"), "integers beyond 2^53 are refused");
