@@ -16,7 +16,7 @@ if [ -z "$CMDRELAY_BIN" ]; then
 	build="$root/build-bench"
 	mkdir -p "$build"
 	[ -x "$root/configure" ] || (cd "$root" && ./autogen.sh >/dev/null)
-	(cd "$build" && { [ -f Makefile ] || "$root/configure" --enable-static-sqlite CFLAGS="-O2 -g" >/dev/null; } && make -j"$(nproc)" cmdrelay >/dev/null)
+	(cd "$build" && { [ -f Makefile ] || "$root/configure" --enable-static-libs CFLAGS="-O2 -g" >/dev/null; } && make -j"$(nproc)" cmdrelay >/dev/null)
 	CMDRELAY_BIN="$build/cmdrelay"
 fi
 export CMDRELAY_BIN
