@@ -1,5 +1,10 @@
 #include "command_json.h"
 
+#include <json-c/printbuf.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include "json_body.h"
 #include "timeutil.h"
 
@@ -45,16 +50,141 @@ json_object *command_json(const struct command_row *row, int with_lease)
 	return o;
 }
 
+/* Lists of commands are the hot path (a poll, a read of 10): building a
+ * json-c object of 12 members per command cost 20 k instructions, most of it
+ * growing and freeing hash tables.  So a listed command is written once as
+ * text and put in the list as a raw node, with the same members in the same
+ * order as command_json().  Strings a client chose (name, key) are escaped
+ * by json-c; the others are of known safe characters (channel and consumer
+ * names, constants, hex tokens, times) or stored JSON text. */
+struct text {
+	struct printbuf *pb;
+	int failed; /* an append ran out of memory: the text is not to be used */
+};
+
+static void put(struct text *t, const char *s, size_t len)
+{
+	if (printbuf_memappend(t->pb, s, (int)len) < 0)
+		t->failed = 1;
+}
+
+static void put_str(struct text *t, const char *s)
+{
+	put(t, s, strlen(s));
+}
+
+static void put_int(struct text *t, int64_t n)
+{
+	char buf[24];
+	int len = snprintf(buf, sizeof(buf), "%lld", (long long)n);
+
+	put(t, buf, (size_t)len);
+}
+
+static void put_escaped(struct text *t, const char *s)
+{
+	json_object *v;
+	size_t len;
+	const char *text;
+
+	if (s == NULL) {
+		put_str(t, "null");
+		return;
+	}
+	if ((v = json_object_new_string(s)) == NULL) {
+		t->failed = 1;
+		return;
+	}
+	text = json_text(v, &len);
+	put(t, text, len);
+	json_object_put(v);
+}
+
+static void put_plain(struct text *t, const char *s)
+{
+	if (s == NULL) {
+		put_str(t, "null");
+		return;
+	}
+	put_str(t, "\"");
+	put_str(t, s);
+	put_str(t, "\"");
+}
+
+static void put_time(struct text *t, int64_t ms)
+{
+	char buf[ISO8601_SIZE];
+
+	put_plain(t, ms == 0 ? NULL : time_iso8601(ms, buf));
+}
+
+/* Returns the command as malloc'd JSON text, or NULL. */
+static char *command_text(const struct command_row *row, int with_lease)
+{
+	struct text t = { printbuf_new(), 0 };
+	char *text;
+
+	if (t.pb == NULL)
+		return NULL;
+	put_str(&t, "{\"id\":");
+	put_int(&t, row->id);
+	put_str(&t, ",\"channel\":");
+	put_plain(&t, row->channel);
+	put_str(&t, ",\"name\":");
+	put_escaped(&t, row->name);
+	put_str(&t, ",\"data\":");
+	put(&t, row->data, row->data_len);
+	put_str(&t, ",\"mode\":");
+	put_plain(&t, row->mode);
+	put_str(&t, ",\"target\":");
+	put_plain(&t, row->target);
+	put_str(&t, ",\"key\":");
+	put_escaped(&t, row->key);
+	put_str(&t, ",\"state\":");
+	put_plain(&t, row->state);
+	put_str(&t, ",\"attempts\":");
+	put_int(&t, row->attempts);
+	put_str(&t, ",\"created_at\":");
+	put_time(&t, row->created_at);
+	put_str(&t, ",\"expires_at\":");
+	put_time(&t, row->expires_at);
+	put_str(&t, ",\"result\":");
+	if (row->result != NULL)
+		put(&t, row->result, row->result_len);
+	else
+		put_str(&t, "null");
+	if (with_lease) {
+		put_str(&t, ",\"lease\":{\"token\":");
+		put_plain(&t, row->lease_token);
+		put_str(&t, ",\"expires_at\":");
+		put_time(&t, row->lease_expires_at);
+		put_str(&t, "}");
+	}
+	put_str(&t, "}");
+	text = t.failed ? NULL : strdup(t.pb->buf);
+	printbuf_free(t.pb);
+	return text;
+}
+
+static int append_text(void *array, const struct command_row *row, int with_lease)
+{
+	json_object *o = json_raw_take(command_text(row, with_lease));
+
+	if (o == NULL)
+		return -1;
+	if (json_object_array_add(array, o) != 0) {
+		json_object_put(o);
+		return -1;
+	}
+	return 0;
+}
+
 int command_json_append(void *array, const struct command_row *row)
 {
-	json_object *o = command_json(row, 0);
-
-	return o != NULL && json_object_array_add(array, o) == 0 ? 0 : -1;
+	return append_text(array, row, 0);
 }
 
 int command_json_append_leased(void *array, const struct command_row *row)
 {
-	json_object *o = command_json(row, 1);
-
-	return o != NULL && json_object_array_add(array, o) == 0 ? 0 : -1;
+	return append_text(array, row, 1);
 }

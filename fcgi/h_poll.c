@@ -39,7 +39,16 @@ struct poll_state {
 	json_object *commands;
 	struct claim_state claim;
 	int64_t cursor;
+	int64_t last_id; /* of the newest broadcast command handed out, 0 if none */
 };
+
+static int add_broadcast(void *arg, const struct command_row *row)
+{
+	struct poll_state *p = arg;
+
+	p->last_id = row->id;
+	return command_json_append(p->commands, row);
+}
 
 static int poll_attempt(struct ctx *ctx, struct resp *resp, void *arg, int64_t *wake_at)
 {
@@ -47,7 +56,7 @@ static int poll_attempt(struct ctx *ctx, struct resp *resp, void *arg, int64_t *
 	int rc, found;
 
 	rc = store_read(ctx->st, ctx->channel, p->cursor, POLL_READ_LIMIT, p->consumer, time_now_ms(),
-	    command_json_append, p->commands);
+	    add_broadcast, p);
 	if (rc != STORE_OK)
 		return store_failure(ctx, resp, rc, "poll");
 	if (p->claim.max > 0 && (found = claim_attempt(ctx, resp, &p->claim, wake_at)) != 0)
@@ -170,7 +179,7 @@ int h_poll(struct ctx *ctx, const struct req *req, struct resp *resp)
 		size_t n = json_object_array_length(p.commands);
 
 		if (n > 0)
-			p.cursor = json_object_get_int64(json_object_object_get(json_object_array_get_idx(p.commands, n - 1), "id"));
+			p.cursor = p.last_id;
 		metrics_delivered((int64_t)(n + json_object_array_length(p.claim.list)));
 	}
 	if ((reply = json_object_new_object()) == NULL) {

@@ -205,6 +205,18 @@ static int raw_serialize(json_object *v, struct printbuf *pb, int level, int fla
 	return printbuf_memappend(pb, text, (int)strlen(text));
 }
 
+json_object *json_raw_take(char *text)
+{
+	json_object *v;
+
+	if (text == NULL || (v = json_object_new_boolean(0)) == NULL) {
+		free(text);
+		return NULL;
+	}
+	json_object_set_serializer(v, raw_serialize, text, json_object_free_userdata);
+	return v;
+}
+
 json_object *json_raw_new(const char *text, size_t len)
 {
 	json_object *v;

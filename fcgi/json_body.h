@@ -23,6 +23,10 @@ const char *json_text(json_object *v, size_t *len);
 /* Returns a node that serialises as the given JSON text, copied verbatim. */
 json_object *json_raw_new(const char *text, size_t len);
 
+/* The same for a malloc'd NUL-terminated text, which the node takes over
+ * (and frees, also when it returns NULL). */
+json_object *json_raw_take(char *text);
+
 /* Returns true when v is an object, or an empty array (Roblox's JSONEncode
  * turns an empty table into []). */
 int json_is_object_like(json_object *v);
