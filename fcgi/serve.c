@@ -19,6 +19,7 @@
 #include "log.h"
 #include "parse.h"
 #include "settings.h"
+#include "store.h"
 #include "store_pool.h"
 #include "waiters.h"
 
@@ -139,6 +140,8 @@ int serve_fastcgi(const struct settings *s, int fd, int threads, int max_threads
 	pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	store_pool_set_max(threads);
+	if (store_checkpointer_start(s->db_path) == -1)
+		log_msg("cannot start the checkpoint thread: commits will checkpoint themselves");
 	waiters_set_hooks(before_wait, NULL);
 	pthread_mutex_lock(&srv.count_lock);
 	for (int i = 0; i < threads; i++)
@@ -174,6 +177,7 @@ int serve_fastcgi(const struct settings *s, int fd, int threads, int max_threads
 		pthread_cond_wait(&srv.all_done, &srv.count_lock);
 	pthread_mutex_unlock(&srv.count_lock);
 	store_pool_shutdown();
+	store_checkpointer_stop();
 	log_msg("stopped");
 	return 0;
 }

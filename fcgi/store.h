@@ -36,6 +36,12 @@ void store_close(struct store *st);
  * crash of the relay or the machine's processes. */
 void store_set_synchronous_full(int full);
 
+/* Moves WAL checkpoints of the database at db_path off the requests' commits
+ * onto a thread of their own, for connections opened from now on (a
+ * long-running server; CGI keeps SQLite's inline checkpoints).  Returns 0 or -1. */
+int store_checkpointer_start(const char *db_path);
+void store_checkpointer_stop(void);
+
 /* The schema version the database is at, and the one this build creates. */
 int store_schema_version(struct store *st);
 int store_schema_latest(void);
