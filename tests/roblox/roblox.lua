@@ -61,7 +61,8 @@ local function file(co, res)
 	end
 	local kind = res[2]
 	if kind == "wait" then
-		table.insert(timers, { at = now() + res[3], co = co, started = now() })
+		local t0 = now()
+		table.insert(timers, { at = t0 + res[3], co = co, started = t0, wait = res[3] })
 	elseif kind == "io" then
 		table.insert(waiters, { sock = res[3], mode = res[4], co = co, deadline = res[5] })
 	elseif kind == "defer" then
@@ -197,7 +198,9 @@ function R.runUntil(done, limit)
 			if timer.args then
 				step(timer.co, unpack(timer.args, 1, timer.args.n))
 			else
-				step(timer.co, now() - timer.started)
+				-- Roblox's task.wait returns at least the time asked for; the
+				-- clock's float rounding must not make it look shorter.
+				step(timer.co, math.max(now() - timer.started, timer.wait or 0))
 			end
 		end
 		if due[1] == nil and ready[1] == nil and not done() then
