@@ -22,15 +22,23 @@ const char *time_iso8601(int64_t ms, char out[ISO8601_SIZE])
 {
 	/* gmtime_r and snprintf cost thousands of instructions, and a list of
 	 * commands shows the same few seconds over and over (each command's
-	 * creation and expiry): each thread keeps the last seconds it formatted,
-	 * a few slots chosen by the second. */
+	 * creation and expiry): each thread keeps the last eight seconds it
+	 * formatted, looked up by comparing all eight, replaced in turn. */
 	static _Thread_local struct iso_slot cache[8];
+	static _Thread_local unsigned next_victim;
 	int64_t sec = ms >= 0 ? ms / 1000 : 0;
 	int milli = ms >= 0 ? (int)(ms % 1000) : 0;
-	/* Multiplicative hashing: creation and expiry are often a round number
-	 * of minutes apart, which plain sec % 8 would put in the same slot. */
-	struct iso_slot *slot = &cache[(uint32_t)((uint64_t)sec * 2654435761u) >> 29];
+	struct iso_slot *slot = NULL;
 
+	for (size_t i = 0; i < sizeof(cache) / sizeof(cache[0]); i++)
+		if (cache[i].sec_plus_one == sec + 1) {
+			slot = &cache[i];
+			break;
+		}
+	if (slot == NULL) {
+		slot = &cache[next_victim++ % (sizeof(cache) / sizeof(cache[0]))];
+		slot->sec_plus_one = 0;
+	}
 	if (slot->sec_plus_one != sec + 1) {
 		time_t t = (time_t)sec;
 		struct tm tm;
