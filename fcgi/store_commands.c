@@ -110,6 +110,8 @@ static enum store_rc insert_command(struct store *st, const char *channel, const
     store_command_fn *fn, void *arg)
 {
 	sqlite3_stmt *s = store_stmt(st, STMT_COMMAND_INSERT);
+	struct command_row row;
+	enum store_rc rc;
 
 	if (s == NULL)
 		return store_prepare_failed(st);
@@ -124,7 +126,24 @@ static enum store_rc insert_command(struct store *st, const char *channel, const
 	sqlite3_bind_int64(s, 7, c->max_attempts);
 	sqlite3_bind_int64(s, 8, now_ms);
 	sqlite3_bind_int64(s, 9, now_ms + c->ttl_ms);
-	return store_each_command(s, now_ms, fn, arg);
+	if ((rc = store_exec(s)) != STORE_OK)
+		return rc;
+	/* The new row is exactly what was bound: no RETURNING, which would
+	 * build an ephemeral table for every insert. */
+	memset(&row, 0, sizeof(row));
+	row.id = sqlite3_last_insert_rowid(st->db);
+	row.channel = channel;
+	row.name = c->name;
+	row.data = c->data;
+	row.data_len = strlen(c->data);
+	row.mode = c->mode;
+	row.target = c->target;
+	row.key = c->key;
+	row.state = "pending";
+	row.max_attempts = c->max_attempts;
+	row.created_at = now_ms;
+	row.expires_at = now_ms + c->ttl_ms;
+	return fn(arg, &row) == 0 ? STORE_OK : STORE_ERROR;
 }
 
 /* One request's publish, inside the group's transaction, all or nothing.

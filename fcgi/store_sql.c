@@ -48,7 +48,7 @@ const char *const store_sql[STMT__COUNT] = {
 	    " WHERE channel = ?1 AND dedup_key = ?3 AND " LIVE " ORDER BY id DESC LIMIT 1",
 	[STMT_COMMAND_INSERT] =
 	    "INSERT INTO commands(channel, name, data, mode, target, dedup_key, max_attempts, created_at, expires_at)"
-	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) RETURNING " COMMAND_COLUMNS,
+	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
 	[STMT_READ_BROADCAST] =
 	    "SELECT " COMMAND_COLUMNS " FROM commands"
 	    " WHERE channel = ?1 AND id > ?3 AND mode = 'broadcast' AND " LIVE
