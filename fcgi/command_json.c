@@ -1,6 +1,5 @@
 #include "command_json.h"
 
-#include <json-c/printbuf.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,15 +56,35 @@ json_object *command_json(const struct command_row *row, int with_lease)
  * order as command_json().  Strings a client chose (name, key) are escaped
  * by json-c; the others are of known safe characters (channel and consumer
  * names, constants, hex tokens, times) or stored JSON text. */
+/* The text of one command: on the stack while it fits (nearly always: a
+ * command without a large payload is a few hundred bytes), on the heap after. */
 struct text {
-	struct printbuf *pb;
+	char *buf;
+	size_t len, cap;
 	int failed; /* an append ran out of memory: the text is not to be used */
+	char small[2048];
 };
 
 static void put(struct text *t, const char *s, size_t len)
 {
-	if (printbuf_memappend(t->pb, s, (int)len) < 0)
-		t->failed = 1;
+	if (t->failed)
+		return;
+	if (t->len + len + 1 > t->cap) {
+		size_t cap = (t->len + len + 1) * 2;
+		char *grown = t->buf == t->small ? malloc(cap) : realloc(t->buf, cap);
+
+		if (grown == NULL) {
+			t->failed = 1;
+			return;
+		}
+		if (t->buf == t->small)
+			memcpy(grown, t->small, t->len);
+		t->buf = grown;
+		t->cap = cap;
+	}
+	memcpy(t->buf + t->len, s, len);
+	t->len += len;
+	t->buf[t->len] = '\0';
 }
 
 static void put_str(struct text *t, const char *s)
@@ -128,11 +147,14 @@ static void put_time(struct text *t, int64_t ms)
 /* Returns the command as malloc'd JSON text, or NULL. */
 static char *command_text(const struct command_row *row, int with_lease)
 {
-	struct text t = { printbuf_new(), 0 };
+	struct text t;
 	char *text;
 
-	if (t.pb == NULL)
-		return NULL;
+	t.buf = t.small;
+	t.len = 0;
+	t.cap = sizeof(t.small);
+	t.failed = 0;
+	t.small[0] = '\0';
 	put_str(&t, "{\"id\":");
 	put_int(&t, row->id);
 	put_str(&t, ",\"channel\":");
@@ -168,8 +190,16 @@ static char *command_text(const struct command_row *row, int with_lease)
 		put_str(&t, "}");
 	}
 	put_str(&t, "}");
-	text = t.failed ? NULL : strdup(t.pb->buf);
-	printbuf_free(t.pb);
+	if (t.failed) {
+		text = NULL;
+	} else if (t.buf == t.small) {
+		if ((text = malloc(t.len + 1)) != NULL)
+			memcpy(text, t.small, t.len + 1);
+	} else {
+		return t.buf;
+	}
+	if (t.buf != t.small)
+		free(t.buf);
 	return text;
 }
 

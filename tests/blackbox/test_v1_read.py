@@ -193,5 +193,17 @@ def concurrent_publishes_never_make_a_cursor_skip_a_command(relay):
     check(seen == sorted(published), "the reader saw every command once, in id order", len(seen), len(published))
 
 
+@test
+def listed_commands_keep_large_payloads_and_names_that_need_escaping(relay):
+    ch = fresh_channel()
+    big = {"blob": "\u00e9" * 5000, "n": list(range(500)), "quote": "a\"b"}
+    r = relay.post("/v1/channels/%s/commands" % ch, [{"name": 'a"b\\c\u2603', "data": big, "key": 'k"1\\'},
+                                                      {"name": "small"}])
+    check(r.status == 201 and r.json["commands"][0]["data"] == big, "published", r)
+    got = relay.get("/v1/channels/%s/commands?after=0" % ch).json["commands"]
+    check(got[0]["data"] == big and got[0]["name"] == 'a"b\\c\u2603' and got[0]["key"] == 'k"1\\', "read back", got[0])
+    check(got[1]["name"] == "small" and got[1]["data"] is None, "the next one intact", got[1])
+
+
 if __name__ == "__main__":
     run(lambda: Relay())
