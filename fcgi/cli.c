@@ -143,3 +143,25 @@ const char *cli_time(int64_t ms, char *buf)
 {
 	return ms == 0 ? "-" : time_iso8601(ms, buf);
 }
+
+int cli_print_listing(bool json, const char *name, json_object *list, struct cli_table *table, const char *empty_note)
+{
+	json_object *reply;
+
+	if (json) {
+		cli_table_free(table);
+		if ((reply = json_object_new_object()) == NULL) {
+			json_object_put(list);
+			return cli_error(CLI_FAILED, "out of memory");
+		}
+		json_object_object_add(reply, name, list);
+		return cli_print_json(reply);
+	}
+	json_object_put(list);
+	if (table->rows <= 1) {
+		cli_table_free(table);
+		fprintf(stderr, "%s\n", empty_note);
+		return CLI_OK;
+	}
+	return cli_table_print(table);
+}

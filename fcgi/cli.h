@@ -55,6 +55,12 @@ int cli_table_print(struct cli_table *t);
 /* Frees the table without printing it. */
 void cli_table_free(struct cli_table *t);
 
+/* Prints what a listing subcommand gathered: {"<name>": list} with --json,
+ * else the table, or empty_note on stderr when the table holds only its
+ * header.  Takes over list and table (either may be unused).  Returns the
+ * exit status. */
+int cli_print_listing(bool json, const char *name, json_object *list, struct cli_table *table, const char *empty_note);
+
 /* ms as ISO-8601 into buf (ISO8601_SIZE), or "-" for 0. */
 const char *cli_time(int64_t ms, char *buf);
 

@@ -202,7 +202,7 @@ static int key_list(struct settings *s, int argc, char **argv)
 	static const char *const header[8] = { "ID", "LABEL", "SCOPES", "CHANNELS", "CREATED", "EXPIRES", "LAST USED",
 		"REVOKED" };
 	struct cli_table table;
-	json_object *list = NULL, *reply;
+	json_object *list = NULL;
 	struct store *st;
 	enum store_rc rc;
 	bool json = false;
@@ -212,6 +212,7 @@ static int key_list(struct settings *s, int argc, char **argv)
 			return cli_error(CLI_USAGE, "key list: unknown option or missing value: %s", argv[i]);
 	if ((st = cli_open(s)) == NULL)
 		return CLI_FAILED;
+	cli_table_init(&table, 8);
 	if (json) {
 		if ((list = json_object_new_array()) == NULL) {
 			store_close(st);
@@ -219,34 +220,18 @@ static int key_list(struct settings *s, int argc, char **argv)
 		}
 		rc = store_keys_list(st, add_key_json, list);
 	} else {
-		cli_table_init(&table, 8);
 		cli_table_row(&table, header);
 		rc = store_keys_list(st, add_key_row, &table);
 	}
 	if (rc != STORE_OK) {
 		cli_error(CLI_FAILED, "cannot list keys: %s (%s)", store_rc_name(rc), store_errmsg(st));
 		store_close(st);
-		if (json)
-			json_object_put(list);
-		else
-			cli_table_free(&table);
+		json_object_put(list);
+		cli_table_free(&table);
 		return CLI_FAILED;
 	}
 	store_close(st);
-	if (json) {
-		if ((reply = json_object_new_object()) == NULL) {
-			json_object_put(list);
-			return cli_error(CLI_FAILED, "out of memory");
-		}
-		json_object_object_add(reply, "keys", list);
-		return cli_print_json(reply);
-	}
-	if (table.rows == 1) {
-		cli_table_free(&table);
-		fprintf(stderr, "no keys yet; make one with: cmdrelay key create --scope publish\n");
-		return CLI_OK;
-	}
-	return cli_table_print(&table);
+	return cli_print_listing(json, "keys", list, &table, "no keys yet; make one with: cmdrelay key create --scope publish");
 }
 
 static int keep_row(void *arg, const struct key_row *k)

@@ -16,21 +16,6 @@
 /* Bytes of a command's data shown in a table row. */
 #define DATA_PREVIEW 40
 
-static int add_channel_json(void *arg, const struct channel_depth *c)
-{
-	json_object *o = json_object_new_object();
-
-	if (o == NULL)
-		return -1;
-	json_object_object_add(o, "name", json_object_new_string(c->name));
-	json_object_object_add(o, "pending", json_object_new_int64(c->pending));
-	json_object_object_add(o, "leased", json_object_new_int64(c->leased));
-	json_object_object_add(o, "done", json_object_new_int64(c->done));
-	json_object_object_add(o, "dead", json_object_new_int64(c->dead));
-	json_object_object_add(o, "oldest_pending_at", time_json(c->oldest_pending_at));
-	return json_object_array_add(arg, o);
-}
-
 static int add_channel_row(void *arg, const struct channel_depth *c)
 {
 	char n[4][24], oldest[ISO8601_SIZE];
@@ -48,7 +33,7 @@ int cli_channels(struct settings *s, int argc, char **argv)
 {
 	static const char *const header[6] = { "CHANNEL", "PENDING", "LEASED", "DONE", "DEAD", "OLDEST PENDING" };
 	struct cli_table table;
-	json_object *list = NULL, *reply;
+	json_object *list = NULL;
 	struct store *st;
 	enum store_rc rc;
 	bool json = false;
@@ -64,7 +49,7 @@ int cli_channels(struct settings *s, int argc, char **argv)
 			store_close(st);
 			return cli_error(CLI_FAILED, "out of memory");
 		}
-		rc = store_channels(st, time_now_ms(), add_channel_json, list);
+		rc = store_channels(st, time_now_ms(), channel_depth_json_append, list);
 	} else {
 		cli_table_row(&table, header);
 		rc = store_channels(st, time_now_ms(), add_channel_row, &table);
@@ -77,20 +62,7 @@ int cli_channels(struct settings *s, int argc, char **argv)
 		return CLI_FAILED;
 	}
 	store_close(st);
-	if (json) {
-		if ((reply = json_object_new_object()) == NULL) {
-			json_object_put(list);
-			return cli_error(CLI_FAILED, "out of memory");
-		}
-		json_object_object_add(reply, "channels", list);
-		return cli_print_json(reply);
-	}
-	if (table.rows == 1) {
-		cli_table_free(&table);
-		fprintf(stderr, "no channel holds any command\n");
-		return CLI_OK;
-	}
-	return cli_table_print(&table);
+	return cli_print_listing(json, "channels", list, &table, "no channel holds any command");
 }
 
 /* The first DATA_PREVIEW bytes of text, cut at a character boundary, with
@@ -138,7 +110,8 @@ int cli_commands(struct settings *s, int argc, char **argv)
 	const char *channel = NULL, *state = NULL;
 	int64_t limit = COMMANDS_DEFAULT_LIMIT;
 	struct cli_table table;
-	json_object *list = NULL, *reply;
+	char empty[200];
+	json_object *list = NULL;
 	struct store *st;
 	enum store_rc rc;
 	bool json = false;
@@ -189,23 +162,11 @@ int cli_commands(struct settings *s, int argc, char **argv)
 		return CLI_FAILED;
 	}
 	store_close(st);
-	if (json) {
-		if ((reply = json_object_new_object()) == NULL) {
-			json_object_put(list);
-			return cli_error(CLI_FAILED, "out of memory");
-		}
-		json_object_object_add(reply, "commands", list);
-		return cli_print_json(reply);
-	}
-	if (table.rows == 1) {
-		cli_table_free(&table);
-		fprintf(stderr, "no %s%scommands in channel %s\n", state != NULL ? state : "", state != NULL ? " " : "",
-		    channel);
-		return CLI_OK;
-	}
-	if (table.rows - 1 == (size_t)limit)
+	snprintf(empty, sizeof(empty), "no %s%scommands in channel %s", state != NULL ? state : "",
+	    state != NULL ? " " : "", channel);
+	if (!json && table.rows - 1 == (size_t)limit)
 		fprintf(stderr, "showing the oldest %lld; more with --limit\n", (long long)limit);
-	return cli_table_print(&table);
+	return cli_print_listing(json, "commands", list, &table, empty);
 }
 
 int cli_purge(struct settings *s, int argc, char **argv)

@@ -225,3 +225,22 @@ int command_json_append_leased(void *array, const struct command_row *row)
 {
 	return append_text(array, row, 1);
 }
+
+int channel_depth_json_append(void *array, const struct channel_depth *c)
+{
+	json_object *o = json_object_new_object();
+
+	if (o == NULL)
+		return -1;
+	json_object_object_add(o, "name", json_object_new_string(c->name));
+	json_object_object_add(o, "pending", json_object_new_int64(c->pending));
+	json_object_object_add(o, "leased", json_object_new_int64(c->leased));
+	json_object_object_add(o, "done", json_object_new_int64(c->done));
+	json_object_object_add(o, "dead", json_object_new_int64(c->dead));
+	json_object_object_add(o, "oldest_pending_at", time_json(c->oldest_pending_at));
+	if (json_object_array_add(array, o) != 0) {
+		json_object_put(o);
+		return -1;
+	}
+	return 0;
+}

@@ -1,4 +1,5 @@
-/* The JSON shape of a command, as every v1 endpoint shows it. */
+/* The JSON shapes of the API's objects, as every v1 endpoint (and the
+ * operator's --json) shows them: commands and channel depths. */
 #ifndef CMDRELAY_COMMAND_JSON_H
 #define CMDRELAY_COMMAND_JSON_H
 
@@ -19,5 +20,9 @@ int command_json_append(void *array, const struct command_row *row);
 
 /* The same, with the lease. */
 int command_json_append_leased(void *array, const struct command_row *row);
+
+/* A store callback that appends a channel's depths {"name", "pending",
+ * "leased", "done", "dead", "oldest_pending_at"} to the json array arg. */
+int channel_depth_json_append(void *array, const struct channel_depth *c);
 
 #endif

@@ -12,21 +12,6 @@
 /* Consumers seen within this window are present. */
 #define PRESENCE_WINDOW_MS (10 * 60 * 1000)
 
-static int add_channel(void *arg, const struct channel_depth *c)
-{
-	json_object *o = json_object_new_object();
-
-	if (o == NULL)
-		return -1;
-	json_object_object_add(o, "name", json_object_new_string(c->name));
-	json_object_object_add(o, "pending", json_object_new_int64(c->pending));
-	json_object_object_add(o, "leased", json_object_new_int64(c->leased));
-	json_object_object_add(o, "done", json_object_new_int64(c->done));
-	json_object_object_add(o, "dead", json_object_new_int64(c->dead));
-	json_object_object_add(o, "oldest_pending_at", time_json(c->oldest_pending_at));
-	return json_object_array_add(arg, o);
-}
-
 int h_channels(struct ctx *ctx, const struct req *req, struct resp *resp)
 {
 	static const char *const allowed[] = { NULL };
@@ -37,7 +22,7 @@ int h_channels(struct ctx *ctx, const struct req *req, struct resp *resp)
 		return status;
 	if ((list = json_object_new_array()) == NULL)
 		return resp_unavailable(resp, "out of memory");
-	if ((rc = store_channels(ctx->st, req->now_ms, add_channel, list)) != STORE_OK) {
+	if ((rc = store_channels(ctx->st, req->now_ms, channel_depth_json_append, list)) != STORE_OK) {
 		json_object_put(list);
 		return store_failure(ctx, resp, rc, "channels");
 	}
