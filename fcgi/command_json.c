@@ -56,29 +56,21 @@ json_object *command_json(const struct command_row *row, int with_lease)
  * order as command_json().  Strings a client chose (name, key) are escaped
  * by json-c; the others are of known safe characters (channel and consumer
  * names, constants, hex tokens, times) or stored JSON text. */
-/* The text of one command: on the stack while it fits (nearly always: a
- * command without a large payload is a few hundred bytes), on the heap after. */
-struct text {
-	char *buf;
-	size_t len, cap;
-	int failed; /* an append ran out of memory: the text is not to be used */
-	char small[2048];
-};
-
-static void put(struct text *t, const char *s, size_t len)
+static void put(struct text_buf *t, const char *s, size_t len)
 {
 	if (t->failed)
 		return;
 	if (t->len + len + 1 > t->cap) {
 		size_t cap = (t->len + len + 1) * 2;
-		char *grown = t->buf == t->small ? malloc(cap) : realloc(t->buf, cap);
+		int on_heap = t->buf != NULL && t->buf != t->stack;
+		char *grown = on_heap ? realloc(t->buf, cap) : malloc(cap);
 
 		if (grown == NULL) {
 			t->failed = 1;
 			return;
 		}
-		if (t->buf == t->small)
-			memcpy(grown, t->small, t->len);
+		if (!on_heap && t->len > 0)
+			memcpy(grown, t->buf, t->len);
 		t->buf = grown;
 		t->cap = cap;
 	}
@@ -87,12 +79,21 @@ static void put(struct text *t, const char *s, size_t len)
 	t->buf[t->len] = '\0';
 }
 
-static void put_str(struct text *t, const char *s)
+/* Frees what the buffer holds on the heap. */
+static void text_free(struct text_buf *t)
+{
+	if (t->buf != NULL && t->buf != t->stack)
+		free(t->buf);
+	t->buf = NULL;
+	t->len = t->cap = 0;
+}
+
+static void put_str(struct text_buf *t, const char *s)
 {
 	put(t, s, strlen(s));
 }
 
-static void put_int(struct text *t, int64_t n)
+static void put_int(struct text_buf *t, int64_t n)
 {
 	/* Ids and attempts are never negative; digits are written backwards
 	 * because snprintf was a tenth of a listed command's cost. */
@@ -107,7 +108,7 @@ static void put_int(struct text *t, int64_t n)
 	put(t, buf + i, sizeof(buf) - i);
 }
 
-static void put_escaped(struct text *t, const char *s)
+static void put_escaped(struct text_buf *t, const char *s)
 {
 	json_object *v;
 	size_t len;
@@ -126,7 +127,7 @@ static void put_escaped(struct text *t, const char *s)
 	json_object_put(v);
 }
 
-static void put_plain(struct text *t, const char *s)
+static void put_plain(struct text_buf *t, const char *s)
 {
 	if (s == NULL) {
 		put_str(t, "null");
@@ -137,69 +138,69 @@ static void put_plain(struct text *t, const char *s)
 	put_str(t, "\"");
 }
 
-static void put_time(struct text *t, int64_t ms)
+static void put_time(struct text_buf *t, int64_t ms)
 {
 	char buf[ISO8601_SIZE];
 
 	put_plain(t, ms == 0 ? NULL : time_iso8601(ms, buf));
 }
 
+/* Appends the command's JSON to t. */
+static void write_command(struct text_buf *t, const struct command_row *row, int with_lease)
+{
+	put_str(t, "{\"id\":");
+	put_int(t, row->id);
+	put_str(t, ",\"channel\":");
+	put_plain(t, row->channel);
+	put_str(t, ",\"name\":");
+	put_escaped(t, row->name);
+	put_str(t, ",\"data\":");
+	put(t, row->data, row->data_len);
+	put_str(t, ",\"mode\":");
+	put_plain(t, row->mode);
+	put_str(t, ",\"target\":");
+	put_plain(t, row->target);
+	put_str(t, ",\"key\":");
+	put_escaped(t, row->key);
+	put_str(t, ",\"state\":");
+	put_plain(t, row->state);
+	put_str(t, ",\"attempts\":");
+	put_int(t, row->attempts);
+	put_str(t, ",\"created_at\":");
+	put_time(t, row->created_at);
+	put_str(t, ",\"expires_at\":");
+	put_time(t, row->expires_at);
+	put_str(t, ",\"result\":");
+	if (row->result != NULL)
+		put(t, row->result, row->result_len);
+	else
+		put_str(t, "null");
+	if (with_lease) {
+		put_str(t, ",\"lease\":{\"token\":");
+		put_plain(t, row->lease_token);
+		put_str(t, ",\"expires_at\":");
+		put_time(t, row->lease_expires_at);
+		put_str(t, "}");
+	}
+	put_str(t, "}");
+}
+
 /* Returns the command as malloc'd JSON text, or NULL. */
 static char *command_text(const struct command_row *row, int with_lease)
 {
-	struct text t;
-	char *text;
+	char small[2048];
+	struct text_buf t = { small, 0, sizeof(small), 0, small };
+	char *text = NULL;
 
-	t.buf = t.small;
-	t.len = 0;
-	t.cap = sizeof(t.small);
-	t.failed = 0;
-	t.small[0] = '\0';
-	put_str(&t, "{\"id\":");
-	put_int(&t, row->id);
-	put_str(&t, ",\"channel\":");
-	put_plain(&t, row->channel);
-	put_str(&t, ",\"name\":");
-	put_escaped(&t, row->name);
-	put_str(&t, ",\"data\":");
-	put(&t, row->data, row->data_len);
-	put_str(&t, ",\"mode\":");
-	put_plain(&t, row->mode);
-	put_str(&t, ",\"target\":");
-	put_plain(&t, row->target);
-	put_str(&t, ",\"key\":");
-	put_escaped(&t, row->key);
-	put_str(&t, ",\"state\":");
-	put_plain(&t, row->state);
-	put_str(&t, ",\"attempts\":");
-	put_int(&t, row->attempts);
-	put_str(&t, ",\"created_at\":");
-	put_time(&t, row->created_at);
-	put_str(&t, ",\"expires_at\":");
-	put_time(&t, row->expires_at);
-	put_str(&t, ",\"result\":");
-	if (row->result != NULL)
-		put(&t, row->result, row->result_len);
-	else
-		put_str(&t, "null");
-	if (with_lease) {
-		put_str(&t, ",\"lease\":{\"token\":");
-		put_plain(&t, row->lease_token);
-		put_str(&t, ",\"expires_at\":");
-		put_time(&t, row->lease_expires_at);
-		put_str(&t, "}");
-	}
-	put_str(&t, "}");
-	if (t.failed) {
-		text = NULL;
-	} else if (t.buf == t.small) {
+	small[0] = '\0';
+	write_command(&t, row, with_lease);
+	if (!t.failed) {
+		if (t.buf != small)
+			return t.buf;
 		if ((text = malloc(t.len + 1)) != NULL)
-			memcpy(text, t.small, t.len + 1);
-	} else {
-		return t.buf;
+			memcpy(text, small, t.len + 1);
 	}
-	if (t.buf != t.small)
-		free(t.buf);
+	text_free(&t);
 	return text;
 }
 
@@ -221,10 +222,6 @@ int command_json_append(void *array, const struct command_row *row)
 	return append_text(array, row, 0);
 }
 
-int command_json_append_leased(void *array, const struct command_row *row)
-{
-	return append_text(array, row, 1);
-}
 
 int channel_depth_json_append(void *array, const struct channel_depth *c)
 {
@@ -243,4 +240,50 @@ int channel_depth_json_append(void *array, const struct channel_depth *c)
 		return -1;
 	}
 	return 0;
+}
+
+void command_list_init(struct command_list *l, int with_lease)
+{
+	memset(l, 0, sizeof(*l));
+	l->with_lease = with_lease;
+}
+
+int command_list_add(void *list, const struct command_row *row)
+{
+	struct command_list *l = list;
+
+	put(&l->text, l->count == 0 ? "[" : ",", 1);
+	write_command(&l->text, row, l->with_lease);
+	l->count++;
+	l->last_id = row->id;
+	return l->text.failed ? -1 : 0;
+}
+
+json_object *command_list_take(struct command_list *l)
+{
+	json_object *v;
+
+	if (l->text.failed) {
+		text_free(&l->text);
+		return NULL;
+	}
+	if (l->count == 0)
+		return json_object_new_array();
+	put(&l->text, "]", 1);
+	if (l->text.failed) {
+		text_free(&l->text);
+		return NULL;
+	}
+	/* The node takes the buffer over. */
+	v = json_raw_take(l->text.buf);
+	l->text.buf = NULL;
+	text_free(&l->text);
+	l->count = 0;
+	return v;
+}
+
+void command_list_free(struct command_list *l)
+{
+	text_free(&l->text);
+	l->count = 0;
 }

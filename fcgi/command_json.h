@@ -15,11 +15,37 @@ json_object *command_json(const struct command_row *row, int with_lease);
 /* An ISO-8601 string for ms, or JSON null for 0. */
 json_object *time_json(int64_t ms);
 
+/* A growing text: in a caller's buffer (stack) while it fits, then on the heap. */
+struct text_buf {
+	char *buf;
+	size_t len, cap;
+	int failed;  /* memory ran out: the text is not to be used */
+	char *stack; /* the caller's buffer, never freed; NULL for none */
+};
+
+/* The commands of one answer, written as JSON text as the rows arrive: a
+ * list is the hot path of reads, polls and claims, and one buffer for the
+ * whole list costs far less than a json-c node per command. */
+struct command_list {
+	struct text_buf text;
+	size_t count;
+	int64_t last_id;  /* of the last command added */
+	int with_lease;
+};
+
+void command_list_init(struct command_list *l, int with_lease);
+
+/* A store callback: appends the row (its command_json() shape) to the list arg. */
+int command_list_add(void *list, const struct command_row *row);
+
+/* Returns the list as a JSON array node (yours), leaving it empty; NULL when memory ran out. */
+json_object *command_list_take(struct command_list *l);
+
+void command_list_free(struct command_list *l);
+
 /* A store callback that appends command_json(row, 0) to the json array arg. */
 int command_json_append(void *array, const struct command_row *row);
 
-/* The same, with the lease. */
-int command_json_append_leased(void *array, const struct command_row *row);
 
 /* A store callback that appends a channel's depths {"name", "pending",
  * "leased", "done", "dead", "oldest_pending_at"} to the json array arg. */

@@ -153,17 +153,9 @@ struct read_state {
 	int64_t after;
 	int limit;
 	const char *consumer;
-	json_object *list;
+	struct command_list list;
 	int64_t cursor;
 };
-
-static int track_cursor(void *arg, const struct command_row *row)
-{
-	struct read_state *r = arg;
-
-	r->cursor = row->id;
-	return command_json_append(r->list, row);
-}
 
 static int read_attempt(struct ctx *ctx, struct resp *resp, void *arg, int64_t *wake_at)
 {
@@ -171,10 +163,11 @@ static int read_attempt(struct ctx *ctx, struct resp *resp, void *arg, int64_t *
 	int rc;
 
 	(void)wake_at;
-	rc = store_read(ctx->st, ctx->channel, r->after, r->limit, r->consumer, time_now_ms(), track_cursor, r);
+	rc = store_read(ctx->st, ctx->channel, r->after, r->limit, r->consumer, time_now_ms(), command_list_add,
+	    &r->list);
 	if (rc != STORE_OK)
 		return store_failure(ctx, resp, rc, "read");
-	return json_object_array_length(r->list) > 0;
+	return r->list.count > 0;
 }
 
 int h_read(struct ctx *ctx, const struct req *req, struct resp *resp)
@@ -182,7 +175,7 @@ int h_read(struct ctx *ctx, const struct req *req, struct resp *resp)
 	static const char *const allowed[] = { "after", "limit", "wait", "consumer", NULL };
 	struct read_state r = { .after = 0, .limit = READ_LIMIT_MAX };
 	int64_t limit = READ_LIMIT_MAX, wait = 0;
-	json_object *reply;
+	json_object *reply, *list;
 	int status;
 
 	if ((status = query_known(req, allowed, resp)) != 0 ||
@@ -198,25 +191,25 @@ int h_read(struct ctx *ctx, const struct req *req, struct resp *resp)
 	if ((status = store_clamp_cursor(ctx->st, &r.after)) != STORE_OK)
 		return store_failure(ctx, resp, status, "read cursor");
 	r.cursor = r.after;
-	if ((r.list = json_object_new_array()) == NULL)
-		return resp_unavailable(resp, "out of memory");
+	command_list_init(&r.list, 0);
 	if (limit == 0) {
 		int rc = store_last_id(ctx->st, &r.cursor);
 
-		if (rc != STORE_OK) {
-			json_object_put(r.list);
+		if (rc != STORE_OK)
 			return store_failure(ctx, resp, rc, "read cursor");
-		}
 	} else if ((status = longpoll_run(ctx, resp, wait * 1000, read_attempt, &r)) >= 400) {
-		json_object_put(r.list);
+		command_list_free(&r.list);
 		return status;
 	}
-	metrics_delivered((int64_t)json_object_array_length(r.list));
-	if ((reply = json_object_new_object()) == NULL) {
-		json_object_put(r.list);
+	if (r.list.count > 0)
+		r.cursor = r.list.last_id;
+	metrics_delivered((int64_t)r.list.count);
+	if ((list = command_list_take(&r.list)) == NULL || (reply = json_object_new_object()) == NULL) {
+		json_object_put(list);
+		command_list_free(&r.list);
 		return resp_unavailable(resp, "out of memory");
 	}
-	json_object_object_add(reply, "commands", r.list);
+	json_object_object_add(reply, "commands", list);
 	json_object_object_add(reply, "cursor", json_object_new_int64(r.cursor));
 	return resp_json(resp, 200, reply);
 }

@@ -36,19 +36,10 @@ struct poll_ack {
 struct poll_state {
 	const char *consumer;
 	int64_t after;
-	json_object *commands;
+	struct command_list commands;
 	struct claim_state claim;
 	int64_t cursor;
-	int64_t last_id; /* of the newest broadcast command handed out, 0 if none */
 };
-
-static int add_broadcast(void *arg, const struct command_row *row)
-{
-	struct poll_state *p = arg;
-
-	p->last_id = row->id;
-	return command_json_append(p->commands, row);
-}
 
 static int poll_attempt(struct ctx *ctx, struct resp *resp, void *arg, int64_t *wake_at)
 {
@@ -56,12 +47,12 @@ static int poll_attempt(struct ctx *ctx, struct resp *resp, void *arg, int64_t *
 	int rc, found;
 
 	rc = store_read(ctx->st, ctx->channel, p->cursor, POLL_READ_LIMIT, p->consumer, time_now_ms(),
-	    add_broadcast, p);
+	    command_list_add, &p->commands);
 	if (rc != STORE_OK)
 		return store_failure(ctx, resp, rc, "poll");
 	if (p->claim.max > 0 && (found = claim_attempt(ctx, resp, &p->claim, wake_at)) != 0)
 		return found;
-	return json_object_array_length(p->commands) > 0;
+	return p->commands.count > 0;
 }
 
 /* Reads "acks": [{"id", "lease"?, "result"?}] into acks; all are checked before any is applied. */
@@ -137,9 +128,12 @@ int h_poll(struct ctx *ctx, const struct req *req, struct resp *resp)
 	struct poll_ack acks[POLL_ACKS_MAX];
 	struct poll_state p = { .after = -1 };
 	int64_t wait = 0, claim = 0, lease = LEASE_DEFAULT_S;
-	json_object *body = NULL, *acked = NULL, *reply;
+	json_object *body = NULL, *acked = NULL, *reply, *commands = NULL, *claims = NULL;
 	size_t ack_count;
 	int status, present, rc, found = 0;
+
+	command_list_init(&p.commands, 0);
+	command_list_init(&p.claim.list, 1);
 
 	if ((status = query_none(req, resp)) != 0 || (status = body_object(req, resp, 0, &body)) != 0)
 		return status;
@@ -154,8 +148,7 @@ int h_poll(struct ctx *ctx, const struct req *req, struct resp *resp)
 	p.claim.consumer = p.consumer;
 	p.claim.max = (int)claim;
 	p.claim.lease_ms = lease * 1000;
-	if ((acked = json_object_new_array()) == NULL || (p.commands = json_object_new_array()) == NULL ||
-	    (p.claim.list = json_object_new_array()) == NULL) {
+	if ((acked = json_object_new_array()) == NULL) {
 		status = resp_unavailable(resp, "out of memory");
 		goto out;
 	}
@@ -175,28 +168,27 @@ int h_poll(struct ctx *ctx, const struct req *req, struct resp *resp)
 		status = found;
 		goto out;
 	}
-	{
-		size_t n = json_object_array_length(p.commands);
-
-		if (n > 0)
-			p.cursor = p.last_id;
-		metrics_delivered((int64_t)(n + json_object_array_length(p.claim.list)));
-	}
-	if ((reply = json_object_new_object()) == NULL) {
+	if (p.commands.count > 0)
+		p.cursor = p.commands.last_id;
+	metrics_delivered((int64_t)(p.commands.count + p.claim.list.count));
+	if ((commands = command_list_take(&p.commands)) == NULL || (claims = command_list_take(&p.claim.list)) == NULL ||
+	    (reply = json_object_new_object()) == NULL) {
 		status = resp_unavailable(resp, "out of memory");
 		goto out;
 	}
 	json_object_object_add(reply, "acked", acked);
-	json_object_object_add(reply, "commands", p.commands);
-	json_object_object_add(reply, "claims", p.claim.list);
+	json_object_object_add(reply, "commands", commands);
+	json_object_object_add(reply, "claims", claims);
 	json_object_object_add(reply, "cursor", json_object_new_int64(p.cursor));
 	json_object_object_add(reply, "poll_after_ms", json_object_new_int(found || wait > 0 ? 0 : SHORT_POLL_AFTER_MS));
-	acked = p.commands = p.claim.list = NULL;
+	acked = commands = claims = NULL;
 	status = resp_json(resp, 200, reply);
 out:
 	json_object_put(acked);
-	json_object_put(p.commands);
-	json_object_put(p.claim.list);
+	json_object_put(commands);
+	json_object_put(claims);
+	command_list_free(&p.commands);
+	command_list_free(&p.claim.list);
 	json_object_put(body);
 	return status;
 }

@@ -42,8 +42,8 @@ int claim_attempt(struct ctx *ctx, struct resp *resp, void *arg, int64_t *wake_a
 	size_t claimed;
 	int rc;
 
-	rc = store_claim(ctx->st, ctx->channel, c->consumer, c->max, c->lease_ms, now, command_json_append_leased,
-	    c->list, &claimed);
+	rc = store_claim(ctx->st, ctx->channel, c->consumer, c->max, c->lease_ms, now, command_list_add, &c->list,
+	    &claimed);
 	if (rc != STORE_OK)
 		return store_failure(ctx, resp, rc, "claim");
 	if (claimed > 0)
@@ -59,8 +59,10 @@ int h_claims(struct ctx *ctx, const struct req *req, struct resp *resp)
 	static const char *const allowed[] = { "consumer", "max", "lease", "wait", NULL };
 	struct claim_state c = { .max = CLAIM_DEFAULT };
 	int64_t max = CLAIM_DEFAULT, lease = LEASE_DEFAULT_S, wait = 0;
-	json_object *body = NULL, *reply;
+	json_object *body = NULL, *reply, *list = NULL;
 	int status, present;
+
+	command_list_init(&c.list, 1);
 
 	if ((status = query_none(req, resp)) != 0 || (status = body_object(req, resp, 0, &body)) != 0)
 		return status;
@@ -72,22 +74,19 @@ int h_claims(struct ctx *ctx, const struct req *req, struct resp *resp)
 		goto out;
 	c.max = (int)max;
 	c.lease_ms = lease * 1000;
-	if ((c.list = json_object_new_array()) == NULL) {
-		status = resp_unavailable(resp, "out of memory");
-		goto out;
-	}
 	if ((status = longpoll_run(ctx, resp, wait * 1000, claim_attempt, &c)) >= 400)
 		goto out;
-	metrics_delivered((int64_t)json_object_array_length(c.list));
-	if ((reply = json_object_new_object()) == NULL) {
+	metrics_delivered((int64_t)c.list.count);
+	if ((list = command_list_take(&c.list)) == NULL || (reply = json_object_new_object()) == NULL) {
 		status = resp_unavailable(resp, "out of memory");
 		goto out;
 	}
-	json_object_object_add(reply, "commands", c.list);
-	c.list = NULL;
+	json_object_object_add(reply, "commands", list);
+	list = NULL;
 	status = resp_json(resp, 200, reply);
 out:
-	json_object_put(c.list);
+	json_object_put(list);
+	command_list_free(&c.list);
 	json_object_put(body);
 	return status;
 }

@@ -25,13 +25,15 @@ typedef int handler_fn(struct ctx *ctx, const struct req *req, struct resp *resp
 /* Maps a failed store call to the client's answer (503 and the like) and logs it. */
 int store_failure(struct ctx *ctx, struct resp *resp, int store_rc, const char *doing);
 
+#include "command_json.h"
+
 /* Shared by the queue and poll handlers (h_queue.c). */
 struct json_object;
 struct claim_state {
 	const char *consumer;
 	int max;
 	int64_t lease_ms;
-	struct json_object *list; /* claimed commands, with their leases */
+	struct command_list list; /* claimed commands, with their leases */
 };
 int consumer_field(struct json_object *body, const char **consumer, struct resp *resp);
 int claim_attempt(struct ctx *ctx, struct resp *resp, void *claim_state, int64_t *wake_at_ms);
