@@ -101,6 +101,8 @@ static int starts_integer(const char *s, size_t z)
  * with an escaped NUL would silently become a shorter key, maybe another
  * one's ({"name\u0000": ...} read as "name").  Runs on text json-c accepted,
  * so nesting is within JSON_MAX_DEPTH.  Returns what is wrong, or NULL. */
+#define NUMBER_TEXT_MAX 512
+
 static const char *strict_text_problem(const char *s, size_t len)
 {
 	char open[JSON_MAX_DEPTH + 1];  /* '{' or '[' of each enclosing container */
@@ -136,6 +138,26 @@ static const char *strict_text_problem(const char *s, size_t len)
 		} else if (s[i] == '0' && i + 1 < len && s[i + 1] >= '0' && s[i + 1] <= '9' && starts_integer(s, i)) {
 			/* json-c takes 00 and -01 (found by fuzz_json_body). */
 			return "malformed JSON: a number must not start with 0 followed by more digits";
+		} else if (s[i] == '-' || (s[i] >= '0' && s[i] <= '9')) {
+			/* Every number, even one in a value a duplicate key later
+			 * replaces (json-c takes "12." and "NaN", found by fuzz_json_body). */
+			char number[NUMBER_TEXT_MAX + 1];
+			size_t n = strspn(s + i, "0123456789+-.eE");
+
+			if (n > NUMBER_TEXT_MAX)
+				return "malformed JSON: a number longer than 512 characters";
+			memcpy(number, s + i, n);
+			number[n] = '\0';
+			if (!number_text_valid(number))
+				return "malformed JSON: a number that is not a JSON number";
+			i += n - 1;
+		} else if ((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z')) {
+			size_t n = strspn(s + i, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ");
+
+			if (!((n == 4 && memcmp(s + i, "true", 4) == 0) || (n == 5 && memcmp(s + i, "false", 5) == 0) ||
+			        (n == 4 && memcmp(s + i, "null", 4) == 0)))
+				return "malformed JSON: a word that is not true, false or null";
+			i += n - 1;
 		}
 	}
 	return NULL;

@@ -26,6 +26,7 @@
 #include "apikey.h"
 #include "app.h"
 #include "conn.h"
+#include "json_body.h"
 #include "settings.h"
 #include "store.h"
 #include "timeutil.h"
@@ -209,7 +210,8 @@ static void check_reply(struct fake *f)
 	if (content_length != (long long)body_len)
 		fail("Content-Length does not match the body", f);
 	if (is_json) {
-		json_tokener *tok = json_tokener_new();
+		/* A reply nests what was sent a few levels deeper ({"commands":[{"data": ...}]}). */
+		json_tokener *tok = json_tokener_new_ex(JSON_MAX_DEPTH + 8);
 		json_object *v, *err, *code, *message;
 
 		json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);

@@ -47,6 +47,9 @@ int main(void)
 	ok(!parses("00") && !parses("-01") && !parses("[00]") && !parses("{\"a\":-00.5}") &&
 	    parses("[0,-0,0.5,-0.5,1e05,1E-05,10]"), "leading zeros are refused, exponents may have them");
 	ok(!parses("1e400"), "an infinite number is refused");
+	ok(!parses("{\"a\":{\"b\":[12.,1]},\"a\":60}") && !parses("{\"a\":NaN,\"a\":1}"),
+	    "a bad number or word is refused even where a duplicate key replaces its value");
+	ok(parses("{\"s\":\"1. NaN 00 Infinity\"}"), "number-like text inside strings is fine");
 	ok(parses("9007199254740992") && parses("-9007199254740992"), "integers up to 2^53 are accepted");
 	ok(!parses("9007199254740993") && !parses("-9007199254740993"), "integers beyond 2^53 are refused");
 	ok(!parses("18446744073709551616") && !parses("{\"a\":[99999999999999999999999]}"),
