@@ -150,7 +150,7 @@ int cli_print_listing(bool json, const char *name, json_object *list, struct cli
 
 	if (json) {
 		cli_table_free(table);
-		if ((reply = json_object_new_object()) == NULL) {
+		if (list == NULL || (reply = json_object_new_object()) == NULL) {
 			json_object_put(list);
 			return cli_error(CLI_FAILED, "out of memory");
 		}

@@ -111,7 +111,7 @@ int cli_commands(struct settings *s, int argc, char **argv)
 	int64_t limit = COMMANDS_DEFAULT_LIMIT;
 	struct cli_table table;
 	char empty[200];
-	json_object *list = NULL;
+	struct command_list commands;
 	struct store *st;
 	enum store_rc rc;
 	bool json = false;
@@ -144,12 +144,9 @@ int cli_commands(struct settings *s, int argc, char **argv)
 	if ((st = cli_open(s)) == NULL)
 		return CLI_FAILED;
 	cli_table_init(&table, 9);
+	command_list_init(&commands, 0);
 	if (json) {
-		if ((list = json_object_new_array()) == NULL) {
-			store_close(st);
-			return cli_error(CLI_FAILED, "out of memory");
-		}
-		rc = store_channel_commands(st, channel, state, time_now_ms(), (long)limit, command_json_append, list);
+		rc = store_channel_commands(st, channel, state, time_now_ms(), (long)limit, command_list_add, &commands);
 	} else {
 		cli_table_row(&table, header);
 		rc = store_channel_commands(st, channel, state, time_now_ms(), (long)limit, add_command_row, &table);
@@ -157,7 +154,7 @@ int cli_commands(struct settings *s, int argc, char **argv)
 	if (rc != STORE_OK) {
 		cli_error(CLI_FAILED, "cannot list commands: %s (%s)", store_rc_name(rc), store_errmsg(st));
 		store_close(st);
-		json_object_put(list);
+		command_list_free(&commands);
 		cli_table_free(&table);
 		return CLI_FAILED;
 	}
@@ -166,7 +163,7 @@ int cli_commands(struct settings *s, int argc, char **argv)
 	    state != NULL ? " " : "", channel);
 	if (!json && table.rows - 1 == (size_t)limit)
 		fprintf(stderr, "showing the oldest %lld; more with --limit\n", (long long)limit);
-	return cli_print_listing(json, "commands", list, &table, empty);
+	return cli_print_listing(json, "commands", json ? command_list_take(&commands) : NULL, &table, empty);
 }
 
 int cli_purge(struct settings *s, int argc, char **argv)

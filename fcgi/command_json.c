@@ -185,44 +185,6 @@ static void write_command(struct text_buf *t, const struct command_row *row, int
 	put_str(t, "}");
 }
 
-/* Returns the command as malloc'd JSON text, or NULL. */
-static char *command_text(const struct command_row *row, int with_lease)
-{
-	char small[2048];
-	struct text_buf t = { small, 0, sizeof(small), 0, small };
-	char *text = NULL;
-
-	small[0] = '\0';
-	write_command(&t, row, with_lease);
-	if (!t.failed) {
-		if (t.buf != small)
-			return t.buf;
-		if ((text = malloc(t.len + 1)) != NULL)
-			memcpy(text, small, t.len + 1);
-	}
-	text_free(&t);
-	return text;
-}
-
-static int append_text(void *array, const struct command_row *row, int with_lease)
-{
-	json_object *o = json_raw_take(command_text(row, with_lease));
-
-	if (o == NULL)
-		return -1;
-	if (json_object_array_add(array, o) != 0) {
-		json_object_put(o);
-		return -1;
-	}
-	return 0;
-}
-
-int command_json_append(void *array, const struct command_row *row)
-{
-	return append_text(array, row, 0);
-}
-
-
 int channel_depth_json_append(void *array, const struct channel_depth *c)
 {
 	json_object *o = json_object_new_object();

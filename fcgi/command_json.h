@@ -43,8 +43,6 @@ json_object *command_list_take(struct command_list *l);
 
 void command_list_free(struct command_list *l);
 
-/* A store callback that appends command_json(row, 0) to the json array arg. */
-int command_json_append(void *array, const struct command_row *row);
 
 
 /* A store callback that appends a channel's depths {"name", "pending",

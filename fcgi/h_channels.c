@@ -15,7 +15,7 @@
 int h_channels(struct ctx *ctx, const struct req *req, struct resp *resp)
 {
 	static const char *const allowed[] = { NULL };
-	json_object *list, *reply;
+	json_object *list;
 	int status, rc;
 
 	if ((status = query_known(req, allowed, resp)) != 0)
@@ -26,12 +26,7 @@ int h_channels(struct ctx *ctx, const struct req *req, struct resp *resp)
 		json_object_put(list);
 		return store_failure(ctx, resp, rc, "channels");
 	}
-	if ((reply = json_object_new_object()) == NULL) {
-		json_object_put(list);
-		return resp_unavailable(resp, "out of memory");
-	}
-	json_object_object_add(reply, "channels", list);
-	return resp_json(resp, 200, reply);
+	return resp_list(resp, 200, "channels", list);
 }
 
 static int add_consumer(void *arg, const char *consumer, int64_t first_seen, int64_t last_seen, int64_t cursor)
@@ -50,7 +45,7 @@ static int add_consumer(void *arg, const char *consumer, int64_t first_seen, int
 int h_consumers(struct ctx *ctx, const struct req *req, struct resp *resp)
 {
 	static const char *const allowed[] = { NULL };
-	json_object *list, *reply;
+	json_object *list;
 	int status, rc;
 
 	if ((status = query_known(req, allowed, resp)) != 0)
@@ -62,12 +57,7 @@ int h_consumers(struct ctx *ctx, const struct req *req, struct resp *resp)
 		json_object_put(list);
 		return store_failure(ctx, resp, rc, "consumers");
 	}
-	if ((reply = json_object_new_object()) == NULL) {
-		json_object_put(list);
-		return resp_unavailable(resp, "out of memory");
-	}
-	json_object_object_add(reply, "consumers", list);
-	return resp_json(resp, 200, reply);
+	return resp_list(resp, 200, "consumers", list);
 }
 
 /* Prometheus label values escape backslash, quote and newline; channel

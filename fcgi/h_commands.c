@@ -72,10 +72,13 @@ static int command_from_json(json_object *o, const char *prefix, struct new_comm
 int h_publish(struct ctx *ctx, const struct req *req, struct resp *resp)
 {
 	struct new_command *cmds = NULL;
-	json_object *body = NULL, *list = NULL, *reply;
+	struct command_list list;
+	json_object *body = NULL;
 	size_t count, stored;
 	char why[160];
 	int is_null, status, rc;
+
+	command_list_init(&list, 0);
 
 	if ((status = query_none(req, resp)) != 0)
 		return status;
@@ -114,12 +117,8 @@ int h_publish(struct ctx *ctx, const struct req *req, struct resp *resp)
 				goto out;
 		}
 	}
-	if ((list = json_object_new_array_ext((int)count)) == NULL) {
-		status = resp_unavailable(resp, "out of memory");
-		goto out;
-	}
 	rc = store_publish(ctx->st, ctx->channel, cmds, count, req->now_ms, ctx->cfg->channel_limit,
-	    command_json_append, list, &stored);
+	    command_list_add, &list, &stored);
 	if (rc == STORE_CHANNEL_FULL) {
 		resp->retry_after = 1;
 		status = resp_error(resp, 429, "channel_full", "channel %s holds its limit of %ld live commands",
@@ -135,15 +134,9 @@ int h_publish(struct ctx *ctx, const struct req *req, struct resp *resp)
 		metrics_published((int64_t)stored);
 		sweep_now_and_then(ctx, req->now_ms);
 	}
-	if ((reply = json_object_new_object()) == NULL) {
-		status = resp_unavailable(resp, "out of memory");
-		goto out;
-	}
-	json_object_object_add(reply, "commands", list);
-	list = NULL;
-	status = resp_json(resp, stored > 0 ? 201 : 200, reply);
+	status = resp_list(resp, stored > 0 ? 201 : 200, "commands", command_list_take(&list));
 out:
-	json_object_put(list);
+	command_list_free(&list);
 	json_object_put(body);
 	free(cmds);
 	return status;

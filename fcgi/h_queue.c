@@ -59,7 +59,7 @@ int h_claims(struct ctx *ctx, const struct req *req, struct resp *resp)
 	static const char *const allowed[] = { "consumer", "max", "lease", "wait", NULL };
 	struct claim_state c = { .max = CLAIM_DEFAULT };
 	int64_t max = CLAIM_DEFAULT, lease = LEASE_DEFAULT_S, wait = 0;
-	json_object *body = NULL, *reply, *list = NULL;
+	json_object *body = NULL;
 	int status, present;
 
 	command_list_init(&c.list, 1);
@@ -77,15 +77,8 @@ int h_claims(struct ctx *ctx, const struct req *req, struct resp *resp)
 	if ((status = longpoll_run(ctx, resp, wait * 1000, claim_attempt, &c)) >= 400)
 		goto out;
 	metrics_delivered((int64_t)c.list.count);
-	if ((list = command_list_take(&c.list)) == NULL || (reply = json_object_new_object()) == NULL) {
-		status = resp_unavailable(resp, "out of memory");
-		goto out;
-	}
-	json_object_object_add(reply, "commands", list);
-	list = NULL;
-	status = resp_json(resp, 200, reply);
+	status = resp_list(resp, 200, "commands", command_list_take(&c.list));
 out:
-	json_object_put(list);
 	command_list_free(&c.list);
 	json_object_put(body);
 	return status;

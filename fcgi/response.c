@@ -81,6 +81,18 @@ int resp_json(struct resp *resp, int status, json_object *body)
 	return status;
 }
 
+int resp_list(struct resp *resp, int status, const char *name, json_object *list)
+{
+	json_object *reply;
+
+	if (list == NULL || (reply = json_object_new_object()) == NULL) {
+		json_object_put(list);
+		return resp_unavailable(resp, "out of memory");
+	}
+	json_object_object_add(reply, name, list);
+	return resp_json(resp, status, reply);
+}
+
 int resp_unavailable(struct resp *resp, const char *what)
 {
 	resp->retry_after = 1;

@@ -25,6 +25,9 @@ int resp_error(struct resp *resp, int status, const char *code, const char *fmt,
 /* Takes ownership of body (even when it is NULL: then answers 503). Returns status. */
 int resp_json(struct resp *resp, int status, json_object *body);
 
+/* Answers {"<name>": list} (taking list over; NULL, from a failed allocation, answers 503). Returns status. */
+int resp_list(struct resp *resp, int status, const char *name, json_object *list);
+
 /* 503 unavailable with Retry-After: the database could not be written or read now. */
 int resp_unavailable(struct resp *resp, const char *what);
 
