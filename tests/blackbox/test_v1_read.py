@@ -205,5 +205,18 @@ def listed_commands_keep_large_payloads_and_names_that_need_escaping(relay):
     check(got[1]["name"] == "small" and got[1]["data"] is None, "the next one intact", got[1])
 
 
+@test
+def an_id_is_never_handed_out_twice_even_after_the_newest_command_is_cancelled(relay):
+    ch = fresh_channel()
+    first = publish_one(relay, ch, name="first")
+    r = relay.delete("/v1/channels/%s/commands/%d" % (ch, first["id"]))
+    check(r.status == 200, "cancelled", r)
+    second = publish_one(relay, ch, name="second")
+    # A consumer whose cursor is first's id must still receive second.
+    check(second["id"] > first["id"], "a new id", first["id"], second["id"])
+    got = relay.get("/v1/channels/%s/commands?after=%d" % (ch, first["id"])).json["commands"]
+    check([c["name"] for c in got] == ["second"], "delivered after the cancelled one's cursor", got)
+
+
 if __name__ == "__main__":
     run(lambda: Relay())
