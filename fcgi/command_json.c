@@ -1,11 +1,14 @@
 #include "command_json.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "json_body.h"
 #include "timeutil.h"
+
+#define TEXT_BUF_FIRST 8192
 
 json_object *time_json(int64_t ms)
 {
@@ -56,27 +59,47 @@ json_object *command_json(const struct command_row *row, int with_lease)
  * order as command_json().  Strings a client chose (name, key) are escaped
  * by json-c; the others are of known safe characters (channel and consumer
  * names, constants, hex tokens, times) or stored JSON text. */
-static void put(struct text_buf *t, const char *s, size_t len)
+/* Makes room for len more bytes and a terminating NUL; false when memory ran out. */
+static bool __attribute__((noinline)) grow(struct text_buf *t, size_t len)
 {
-	if (t->failed)
-		return;
-	if (t->len + len + 1 > t->cap) {
-		size_t cap = (t->len + len + 1) * 2;
-		int on_heap = t->buf != NULL && t->buf != t->stack;
-		char *grown = on_heap ? realloc(t->buf, cap) : malloc(cap);
+	/* Starts at a size that holds a typical list whole. */
+	size_t cap = (t->len + len + 1) * 2 < TEXT_BUF_FIRST ? TEXT_BUF_FIRST : (t->len + len + 1) * 2;
+	int on_heap = t->buf != NULL && t->buf != t->stack;
+	char *grown;
 
-		if (grown == NULL) {
-			t->failed = 1;
-			return;
-		}
-		if (!on_heap && t->len > 0)
-			memcpy(grown, t->buf, t->len);
-		t->buf = grown;
-		t->cap = cap;
+	if (t->failed)
+		return false;
+	if ((grown = on_heap ? realloc(t->buf, cap) : malloc(cap)) == NULL) {
+		t->failed = 1;
+		return false;
 	}
+	if (!on_heap && t->len > 0)
+		memcpy(grown, t->buf, t->len);
+	t->buf = grown;
+	t->cap = cap;
+	return true;
+}
+
+/* Appends len bytes.  The text is NUL-terminated only when taken
+ * (text_finish): a listed command is some forty appends. */
+static inline void put(struct text_buf *t, const char *s, size_t len)
+{
+	if (t->len + len + 1 > t->cap && !grow(t, len))
+		return;
 	memcpy(t->buf + t->len, s, len);
 	t->len += len;
+}
+
+/* Appends a string literal; its length is known when compiling. */
+#define PUT_LIT(t, lit) put((t), "" lit, sizeof(lit) - 1)
+
+/* Terminates the text; false when memory ran out while it was written. */
+static bool text_finish(struct text_buf *t)
+{
+	if (t->failed || t->buf == NULL)
+		return false;
 	t->buf[t->len] = '\0';
+	return true;
 }
 
 /* Frees what the buffer holds on the heap. */
@@ -108,6 +131,27 @@ static void put_int(struct text_buf *t, int64_t n)
 	put(t, buf + i, sizeof(buf) - i);
 }
 
+static void put_plain(struct text_buf *t, const char *s)
+{
+	if (s == NULL) {
+		PUT_LIT(t, "null");
+		return;
+	}
+	PUT_LIT(t, "\"");
+	put_str(t, s);
+	PUT_LIT(t, "\"");
+}
+
+/* True when json-c would write s between quotes unchanged: no quote, no
+ * backslash, no control character (json_text() leaves '/' alone). */
+static bool needs_no_escape(const char *s)
+{
+	for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++)
+		if (*p < 0x20 || *p == '"' || *p == '\\')
+			return false;
+	return true;
+}
+
 static void put_escaped(struct text_buf *t, const char *s)
 {
 	json_object *v;
@@ -115,7 +159,13 @@ static void put_escaped(struct text_buf *t, const char *s)
 	const char *text;
 
 	if (s == NULL) {
-		put_str(t, "null");
+		PUT_LIT(t, "null");
+		return;
+	}
+	/* Most names are plain words: a json-c string node for each cost a
+	 * tenth of a listed command. */
+	if (needs_no_escape(s)) {
+		put_plain(t, s);
 		return;
 	}
 	if ((v = json_object_new_string(s)) == NULL) {
@@ -125,17 +175,6 @@ static void put_escaped(struct text_buf *t, const char *s)
 	text = json_text(v, &len);
 	put(t, text, len);
 	json_object_put(v);
-}
-
-static void put_plain(struct text_buf *t, const char *s)
-{
-	if (s == NULL) {
-		put_str(t, "null");
-		return;
-	}
-	put_str(t, "\"");
-	put_str(t, s);
-	put_str(t, "\"");
 }
 
 static void put_time(struct text_buf *t, int64_t ms)
@@ -148,41 +187,41 @@ static void put_time(struct text_buf *t, int64_t ms)
 /* Appends the command's JSON to t. */
 static void write_command(struct text_buf *t, const struct command_row *row, int with_lease)
 {
-	put_str(t, "{\"id\":");
+	PUT_LIT(t, "{\"id\":");
 	put_int(t, row->id);
-	put_str(t, ",\"channel\":");
+	PUT_LIT(t, ",\"channel\":");
 	put_plain(t, row->channel);
-	put_str(t, ",\"name\":");
+	PUT_LIT(t, ",\"name\":");
 	put_escaped(t, row->name);
-	put_str(t, ",\"data\":");
+	PUT_LIT(t, ",\"data\":");
 	put(t, row->data, row->data_len);
-	put_str(t, ",\"mode\":");
+	PUT_LIT(t, ",\"mode\":");
 	put_plain(t, row->mode);
-	put_str(t, ",\"target\":");
+	PUT_LIT(t, ",\"target\":");
 	put_plain(t, row->target);
-	put_str(t, ",\"key\":");
+	PUT_LIT(t, ",\"key\":");
 	put_escaped(t, row->key);
-	put_str(t, ",\"state\":");
+	PUT_LIT(t, ",\"state\":");
 	put_plain(t, row->state);
-	put_str(t, ",\"attempts\":");
+	PUT_LIT(t, ",\"attempts\":");
 	put_int(t, row->attempts);
-	put_str(t, ",\"created_at\":");
+	PUT_LIT(t, ",\"created_at\":");
 	put_time(t, row->created_at);
-	put_str(t, ",\"expires_at\":");
+	PUT_LIT(t, ",\"expires_at\":");
 	put_time(t, row->expires_at);
-	put_str(t, ",\"result\":");
+	PUT_LIT(t, ",\"result\":");
 	if (row->result != NULL)
 		put(t, row->result, row->result_len);
 	else
-		put_str(t, "null");
+		PUT_LIT(t, "null");
 	if (with_lease) {
-		put_str(t, ",\"lease\":{\"token\":");
+		PUT_LIT(t, ",\"lease\":{\"token\":");
 		put_plain(t, row->lease_token);
-		put_str(t, ",\"expires_at\":");
+		PUT_LIT(t, ",\"expires_at\":");
 		put_time(t, row->lease_expires_at);
-		put_str(t, "}");
+		PUT_LIT(t, "}");
 	}
-	put_str(t, "}");
+	PUT_LIT(t, "}");
 }
 
 int channel_depth_json_append(void *array, const struct channel_depth *c)
@@ -231,8 +270,8 @@ json_object *command_list_take(struct command_list *l)
 	}
 	if (l->count == 0)
 		return json_object_new_array();
-	put(&l->text, "]", 1);
-	if (l->text.failed) {
+	PUT_LIT(&l->text, "]");
+	if (!text_finish(&l->text)) {
 		text_free(&l->text);
 		return NULL;
 	}

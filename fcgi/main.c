@@ -169,6 +169,10 @@ int main(int argc, char **argv)
 		fprintf(stderr, "cmdrelay: cannot initialise libsodium\n");
 		return 1;
 	}
+	if (store_library_init() != 0) {
+		fprintf(stderr, "cmdrelay: cannot configure SQLite\n");
+		return 1;
+	}
 	if (settings_from_env(&s, why, sizeof(why)) == -1) {
 		fprintf(stderr, "cmdrelay: %s\n", why);
 		return 2;

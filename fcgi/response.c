@@ -1,6 +1,8 @@
 #include "response.h"
 
 #include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -99,12 +101,43 @@ int resp_unavailable(struct resp *resp, const char *what)
 	return resp_error(resp, 503, "unavailable", "%s; try again shortly", what);
 }
 
+/* Header lines are appended by hand: snprintf was a few percent of a read. */
+struct head {
+	char text[512];
+	size_t len;
+	bool overflow;
+};
+
+static void head_add(struct head *h, const char *s)
+{
+	size_t n = strlen(s);
+
+	if (h->len + n >= sizeof(h->text)) {
+		h->overflow = true;
+		return;
+	}
+	memcpy(h->text + h->len, s, n);
+	h->len += n;
+}
+
+static void head_add_uint(struct head *h, uint64_t v)
+{
+	char digits[24];
+	size_t i = sizeof(digits) - 1;
+
+	digits[i] = '\0';
+	do {
+		digits[--i] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v != 0);
+	head_add(h, digits + i);
+}
+
 void resp_send(const struct resp *resp, struct conn *c)
 {
-	char head[512];
+	struct head h = { .len = 0 };
 	const char *payload;
 	size_t payload_len = 0;
-	int n;
 
 	if (resp->text != NULL) {
 		payload = resp->text;
@@ -115,18 +148,32 @@ void resp_send(const struct resp *resp, struct conn *c)
 		payload = "{\"error\":{\"code\":\"unavailable\",\"message\":\"out of memory\"}}";
 		payload_len = strlen(payload);
 	}
-	n = snprintf(head, sizeof(head),
-	    "Status: %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\nCache-Control: no-store\r\n"
-	    "%s%s%s" "%s" "%s%.0d%s" "\r\n",
-	    resp->status, reason_phrase(resp->status),
-	    resp->text != NULL ? resp->content_type : "application/json", payload_len + 1,
-	    resp->allow != NULL ? "Allow: " : "", resp->allow != NULL ? resp->allow : "", resp->allow != NULL ? "\r\n" : "",
-	    resp->www_authenticate ? "WWW-Authenticate: Bearer realm=\"cmdrelay\"\r\n" : "",
-	    resp->retry_after > 0 ? "Retry-After: " : "", resp->retry_after, resp->retry_after > 0 ? "\r\n" : "");
-	if (n < 0 || (size_t)n >= sizeof(head))
+	head_add(&h, "Status: ");
+	head_add_uint(&h, (uint64_t)resp->status);
+	head_add(&h, " ");
+	head_add(&h, reason_phrase(resp->status));
+	head_add(&h, "\r\nContent-Type: ");
+	head_add(&h, resp->text != NULL ? resp->content_type : "application/json");
+	head_add(&h, "\r\nContent-Length: ");
+	head_add_uint(&h, payload_len + 1);
+	head_add(&h, "\r\nCache-Control: no-store\r\n");
+	if (resp->allow != NULL) {
+		head_add(&h, "Allow: ");
+		head_add(&h, resp->allow);
+		head_add(&h, "\r\n");
+	}
+	if (resp->www_authenticate)
+		head_add(&h, "WWW-Authenticate: Bearer realm=\"cmdrelay\"\r\n");
+	if (resp->retry_after > 0) {
+		head_add(&h, "Retry-After: ");
+		head_add_uint(&h, (uint64_t)resp->retry_after);
+		head_add(&h, "\r\n");
+	}
+	head_add(&h, "\r\n");
+	if (h.overflow)
 		return;
 	/* A client that went away makes these fail; there is nobody left to tell. */
-	if (c->write(c, head, n) == 0 && c->write(c, payload, (int)payload_len) == 0)
+	if (c->write(c, h.text, (int)h.len) == 0 && c->write(c, payload, (int)payload_len) == 0)
 		(void)c->write(c, "\n", 1);
 }
 

@@ -15,6 +15,14 @@
 
 static int synchronous_full;
 
+int store_library_init(void)
+{
+	/* SQLite's memory statistics take one process-wide mutex on every
+	 * allocation: every thread of the relay would queue on it, and nothing
+	 * here reads the statistics. */
+	return sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0) == SQLITE_OK ? 0 : -1;
+}
+
 void store_set_synchronous_full(int full)
 {
 	synchronous_full = full;

@@ -28,6 +28,8 @@ struct store;
 /* Opens the database at path, creating it and applying pending migrations
  * (once, even when many processes start together).  Returns a store, or NULL
  * with a one-line reason in why. */
+/* Configures SQLite for the process; before any other store call. */
+int store_library_init(void);
 struct store *store_open(const char *path, char *why, size_t why_size);
 void store_close(struct store *st);
 
