@@ -89,7 +89,7 @@ class Bench:
         self.env = dict(os.environ, CMDRELAY_DB=os.path.join(self.dir, "bench.db"),
                         CMDRELAY_CHANNEL_LIMIT="100000000", CMDRELAY_BENCH_DIR=HERE)
         self.relay = None
-        self.results = []
+        self.floors = []
 
     # --- processes -------------------------------------------------------
 
@@ -180,7 +180,27 @@ class Bench:
 
     # --- wrk -------------------------------------------------------------
 
-    def wrk(self, label, path, script, extra_env=None, connections=None):
+    def paired(self, label, path, script, extra_env=None):
+        """Measures a row against the FastCGI floor in alternation: floor, row,
+        floor, row...  The machine is shared and its speed drifts within a
+        run, so each round's ratio compares two neighbouring wrk runs; the
+        row reports the median round."""
+        rounds = []
+        for _ in range(self.args.rounds):
+            floor = self.wrk("floor: libfcgi fixed JSON", "/floor/fcgi", "floor.lua", quiet=True)
+            res = self.wrk(label, path, script, extra_env, quiet=True)
+            rounds.append((res["rps"] / floor["rps"], res["p99"] / floor["p99"], res, floor))
+        rounds.sort(key=lambda r: r[0])
+        ratio, p99r, res, floor = rounds[len(rounds) // 2]
+        res = dict(res, ratio=ratio, p99_ratio=p99r, floor_rps=floor["rps"], floor_p99=floor["p99"],
+                   ratios=[r[0] for r in rounds], non2xx=sum(r[2]["non2xx"] for r in rounds))
+        self.floors.extend(r[3] for r in rounds)
+        log("  %-44s %9.0f req/s  p99 %6.2f ms  ratio %.2f (rounds %s)  p99 ratio %.2f%s" % (
+            label, res["rps"], res["p99"], ratio, " ".join("%.2f" % r for r in res["ratios"]), p99r,
+            "  NON-2XX %d" % res["non2xx"] if res["non2xx"] else ""))
+        return res
+
+    def wrk(self, label, path, script, extra_env=None, connections=None, quiet=False):
         env = dict(self.env, **(extra_env or {}))
         argv = ["wrk", "-t", "2", "-c", str(connections or self.args.connections), "-d", "%ds" % self.args.duration,
                 "--latency", "-s", os.path.join(HERE, "wrk", script), "http://127.0.0.1:%d%s" % (self.port, path)]
@@ -191,7 +211,8 @@ class Bench:
         errors = re.search(r"Socket errors: (.*)", out)
         res = {"label": label, "rps": rps, "p50": to_ms(pct.get("50")), "p99": to_ms(pct.get("99")),
                "non2xx": int(non2xx.group(1)) if non2xx else 0, "errors": errors.group(1) if errors else ""}
-        self.results.append(res)
+        if quiet:
+            return res
         log("  %-44s %9.0f req/s  p50 %6.2f ms  p99 %6.2f ms%s" % (
             label, rps, res["p50"], res["p99"], "  NON-2XX %d" % res["non2xx"] if res["non2xx"] else ""))
         return res
@@ -258,18 +279,34 @@ class Bench:
     # --- CGI -------------------------------------------------------------
 
     def cgi(self, n):
+        """Each program n times, in rounds that alternate hello, health and
+        read; ratios are the median round's (neighbouring runs drift alike)."""
         base = ["GATEWAY_INTERFACE=CGI/1.1", "REQUEST_METHOD=GET", "CMDRELAY_DB=" + self.env["CMDRELAY_DB"]]
         spawn = os.path.join(self.dir, "cgi_spawn")
-        out = {}
-        for label, prog, env in (
-                ("hello", os.path.join(self.dir, "hello_cgi"), base),
-                ("health", self.bin, base + ["PATH_INFO=/v1/health"]),
-                ("read", self.bin, base + ["PATH_INFO=/v1/channels/bench-read/commands",
-                                           "QUERY_STRING=after=0&limit=10", "HTTP_X_API_KEY=" + self.key])):
-            r = subprocess.run([spawn, str(n), prog] + env, capture_output=True, text=True, check=True)
-            mean, p99 = map(float, r.stdout.split())
-            out[label] = {"mean_us": mean, "p99_us": p99}
+        programs = (("hello", os.path.join(self.dir, "hello_cgi"), base),
+                    ("health", self.bin, base + ["PATH_INFO=/v1/health"]),
+                    ("read", self.bin, base + ["PATH_INFO=/v1/channels/bench-read/commands",
+                                               "QUERY_STRING=after=0&limit=10", "HTTP_X_API_KEY=" + self.key]))
+        rounds = []
+        for _ in range(self.args.rounds):
+            one = {}
+            for label, prog, env in programs:
+                r = subprocess.run([spawn, str(max(1, n // self.args.rounds)), prog] + env, capture_output=True,
+                                   text=True, check=True)
+                mean, p99 = map(float, r.stdout.split())
+                one[label] = {"mean_us": mean, "p99_us": p99}
+            one["ratio"] = {k: one[k]["mean_us"] / one["hello"]["mean_us"] for k in ("health", "read")}
+            rounds.append(one)
+        rounds.sort(key=lambda one: one["ratio"]["read"])
+        out = rounds[len(rounds) // 2]
+        out["read_ratios"] = [one["ratio"]["read"] for one in rounds]
         return out
+
+
+def median_floor(floors):
+    """The floor run of median requests/s, for the table's floor row."""
+    runs = sorted(floors, key=lambda f: f["rps"])
+    return dict(runs[len(runs) // 2], label="floor: libfcgi fixed JSON (median of %d runs)" % len(runs))
 
 
 def to_ms(s):
@@ -283,7 +320,8 @@ def to_ms(s):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin", default=os.environ.get("CMDRELAY_BIN"))
-    ap.add_argument("--duration", type=int, default=5)
+    ap.add_argument("--duration", type=int, default=4)
+    ap.add_argument("--rounds", type=int, default=3, help="floor/row alternations per row (the median counts)")
     ap.add_argument("--connections", type=int, default=32)
     ap.add_argument("--threads", type=int, default=40)
     ap.add_argument("--waiters", type=int, default=1000)
@@ -297,17 +335,19 @@ def main():
         b.prepare()
         log("wrk: 2 threads, %d connections, %d s each" % (args.connections, args.duration))
         floor_static = b.wrk("floor: nginx return 200", "/floor/static", "floor.lua")
-        floor = b.wrk("floor: libfcgi fixed JSON", "/floor/fcgi", "floor.lua")
-        reads = [b.wrk("GET commands (10 a request)", "/v1/channels/bench-read/commands?after=0&limit=10", "read.lua"),
-                 b.wrk("POST poll, nothing new", "/v1/channels/bench-poll/poll", "poll.lua",
-                       {"CMDRELAY_BENCH_CURSOR": str(b.cursor)}),
-                 b.wrk("tutorial GET /GetCommands", "/GetCommands", "tutorial_get.lua")]
-        pub_normal = b.wrk("POST commands, synchronous=NORMAL", "/v1/channels/bench-pub/commands", "publish.lua")
-        tut_post = b.wrk("tutorial POST /PostCommand", "/PostCommand", "tutorial_post.lua")
-        b.fill_queue(40000 if args.duration >= 5 else 10000)
-        claim = b.wrk("POST claims + ack (alternating)", "/", "claim_ack.lua", {"CMDRELAY_BENCH_CHANNEL": "bench-queue"})
+        reads = [b.paired("GET commands (10 a request)", "/v1/channels/bench-read/commands?after=0&limit=10",
+                          "read.lua"),
+                 b.paired("POST poll, nothing new", "/v1/channels/bench-poll/poll", "poll.lua",
+                          {"CMDRELAY_BENCH_CURSOR": str(b.cursor)}),
+                 b.paired("tutorial GET /GetCommands", "/GetCommands", "tutorial_get.lua")]
+        pub_normal = b.paired("POST commands, synchronous=NORMAL", "/v1/channels/bench-pub/commands", "publish.lua")
+        tut_post = b.paired("tutorial POST /PostCommand", "/PostCommand", "tutorial_post.lua")
+        b.fill_queue(args.rounds * (40000 if args.duration >= 5 else 10000))
+        claim = b.paired("POST claims + ack (alternating)", "/", "claim_ack.lua",
+                         {"CMDRELAY_BENCH_CHANNEL": "bench-queue"})
         b.start_relay(sync="full")
-        pub_full = b.wrk("POST commands, synchronous=FULL", "/v1/channels/bench-pub/commands", "publish.lua")
+        pub_full = b.paired("POST commands, synchronous=FULL", "/v1/channels/bench-pub/commands", "publish.lua")
+        floor = median_floor(b.floors)
         b.start_relay(sync="normal")
         time.sleep(1)
         idle_rss = b.relay_rss_kb() / 1024.0
@@ -329,8 +369,8 @@ def render(args, floor_static, floor, reads, pub_normal, pub_full, tut_post, cla
     rows = []
 
     def row(res, target_rps=None, target_p99=None):
-        ratio = res["rps"] / floor["rps"]
-        p99r = res["p99"] / floor["p99"] if floor["p99"] else float("nan")
+        ratio = res.get("ratio", res["rps"] / floor["rps"])
+        p99r = res.get("p99_ratio", res["p99"] / floor["p99"] if floor["p99"] else float("nan"))
         verdict = []
         if target_rps is not None:
             verdict.append("%s >= %.2f" % ("met" if ratio >= target_rps else "MISSED", target_rps))
@@ -349,15 +389,18 @@ def render(args, floor_static, floor, reads, pub_normal, pub_full, tut_post, cla
     row(pub_full, 0.5)
     row(tut_post)
     row(claim)
-    cgi_ratio = cgi["read"]["mean_us"] / cgi["hello"]["mean_us"]
-    health_ratio = cgi["health"]["mean_us"] / cgi["hello"]["mean_us"]
+    cgi_ratio = cgi["ratio"]["read"]
+    health_ratio = cgi["ratio"]["health"]
     lp_ok = lp["delivered"] == lp["waiters"] and lp["p99"] is not None and lp["p99"] < 250
     out = [
         "# Benchmark results",
         "",
-        "Generated by `bench/run.sh` on %s (%d cores); wrk with 2 threads, %d connections, %d s per row."
+        "Generated by `bench/run.sh` on %s (%d cores); wrk with 2 threads, %d connections, %d s per wrk run."
         % (time.strftime("%Y-%m-%d"), os.cpu_count(), args.connections, args.duration),
-        "Ratios are to the libfcgi floor of the same run (requests/s: higher is better; p99: lower is better).",
+        "Each row ran %d times, each time right after a run of the libfcgi floor; its ratios are those of the"
+        % args.rounds,
+        "median round (requests/s: higher is better; p99: lower is better), and req/s, p50 and p99 are that",
+        "round's.  The floor row shows the median of all floor runs.",
         "",
         "| what | req/s | p50 ms | p99 ms | req/s ratio | p99 ratio | target |",
         "|---|---|---|---|---|---|---|",
@@ -375,6 +418,9 @@ def render(args, floor_static, floor, reads, pub_normal, pub_full, tut_post, cla
                 "CPU %s" % ("met" if lp["cpu"] < 5 else "MISSED")])),
         "",
         "## CGI (process start, open, answer, exit; %d runs each)" % args.cgi_runs,
+        "",
+        "In %d rounds alternating the three programs; the median round (by the keyed read's ratio) is shown."
+        % args.rounds + " Keyed read ratios of all rounds: %s." % ", ".join("%.2f" % r for r in cgi["read_ratios"]),
         "",
         "| program | mean us | p99 us | ratio to hello |",
         "|---|---|---|---|",

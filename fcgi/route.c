@@ -63,11 +63,11 @@ static int pattern_match(const char *pattern, char *path, char **channel, char *
 
 int route_find(const char *path, char *path_copy, struct ctx *ctx)
 {
+	/* Matching reads the copy; only the route that matches cuts its captures out of it. */
+	strcpy(path_copy, path);
 	for (int r = 0; r < ROUTE__COUNT; r++) {
-		/* Captures are cut out of a fresh copy for each try. */
 		char *channel, *id;
 
-		strcpy(path_copy, path);
 		if (pattern_match(routes[r].pattern, path_copy, &channel, &id)) {
 			if (channel != NULL)
 				channel[strcspn(channel, "/")] = '\0';

@@ -1,5 +1,5 @@
--- Queries an operator needs, for the sqlite3 CLI:
---   sqlite3 -header -column /var/lib/cmdrelay/cmdrelay.db < inspect.sql
+-- Queries an operator needs, for the sqlite3 CLI, with the views of views.sql:
+--   sqlite3 -header -column -cmd '.read views.sql' /var/lib/cmdrelay/cmdrelay.db < inspect.sql
 -- or paste one at a time.  Reading never blocks the relay (WAL mode).
 
 -- Schema version the database is at.

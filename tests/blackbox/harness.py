@@ -24,6 +24,14 @@ import traceback
 
 BIN = os.environ.get("CMDRELAY_BIN") or os.path.abspath("cmdrelay")
 SRCDIR = os.environ.get("CMDRELAY_SRCDIR") or os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+VIEWS_SQL = os.path.join(SRCDIR, "sql", "views.sql")
+
+
+def sqlite3_cli(db, query):
+    """Runs a query with the sqlite3 CLI and the operator's views (sql/views.sql)."""
+    out = subprocess.run(["sqlite3", "-cmd", ".read " + VIEWS_SQL, db, query], check=True, capture_output=True,
+                         text=True)
+    return out.stdout
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 SPAWN_FCGI = shutil.which("spawn-fcgi") or "/usr/bin/spawn-fcgi"
 APACHE = shutil.which("apache2") or "/usr/sbin/apache2"
@@ -325,9 +333,9 @@ class Relay:
         return self.request("DELETE", path, body=body, **kw)
 
     def sql(self, query):
-        """Runs a query with the sqlite3 CLI, the way an operator would."""
-        out = subprocess.run(["sqlite3", self.env["CMDRELAY_DB"], query], check=True, capture_output=True, text=True)
-        return out.stdout
+        """Runs a query with the sqlite3 CLI, the way an operator would, with
+        the readable views of sql/views.sql loaded."""
+        return sqlite3_cli(self.env["CMDRELAY_DB"], query)
 
 
 class CgiResponse(Response):

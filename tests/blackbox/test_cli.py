@@ -13,7 +13,8 @@ import subprocess
 import tempfile
 import time
 
-from harness import BIN, SANITIZER_REPORT, SRCDIR, Failure, Relay, check, free_port, port_open, run, test, wait_for
+from harness import (BIN, SANITIZER_REPORT, SRCDIR, Failure, Relay, check, free_port, port_open, run, sqlite3_cli, test,
+                     wait_for)
 
 TUTORIAL = {"CMDRELAY_TUTORIAL_OPEN": "1"}
 
@@ -495,9 +496,36 @@ def old_schema_database_is_migrated_by_init():
         p = cmdrelay("--db", old, "init")
         check(p.returncode == 0 and ("schema version %s" % latest_schema()) in p.stdout, "migrated", p.stdout,
               p.stderr)
-        out = subprocess.run(["sqlite3", old, "SELECT name, data, created_at FROM commands_readable"],
-                             capture_output=True, text=True).stdout
+        out = sqlite3_cli(old, "SELECT name, data, created_at FROM commands_readable")
         check(out == 'legacy|{"kept":true}|2023-11-14T22:13:20.000Z\n', "row kept, time readable", out)
+
+
+@test
+def schema_4_keeps_rows_the_id_counter_and_the_rules():
+    """Migration 4 rebuilds the commands table: every row, the AUTOINCREMENT
+    counter (above the highest id when the newest commands were deleted) and
+    the CHECK rules must come through, and no view stays in the schema."""
+    with TempDir() as d:
+        db = os.path.join(d, "old.db")
+        make_schema_1_database(db)
+        subprocess.run(["sqlite3", db, "INSERT INTO commands(channel, name, created_at) VALUES ('default', 'gone', 1);"
+                        " DELETE FROM commands WHERE name = 'gone';"
+                        " UPDATE sqlite_sequence SET seq = 41 WHERE name = 'commands';"], check=True)
+        p = cmdrelay("--db", db, "init")
+        check(p.returncode == 0, "migrated", p.stderr)
+        check(sqlite3_cli(db, "SELECT id, name, data FROM commands") == '1|legacy|{"kept":true}\n', "the row is kept")
+        check(sqlite3_cli(db, "SELECT seq FROM sqlite_sequence WHERE name = 'commands'") == "41\n",
+              "the counter is kept", sqlite3_cli(db, "SELECT * FROM sqlite_sequence"))
+        check(sqlite3_cli(db, "SELECT count(*) FROM sqlite_master WHERE type = 'view'") == "0\n", "no stored views")
+        for column, value in (("state", "'bogus'"), ("mode", "'fanout'")):
+            bad = subprocess.run(["sqlite3", db, "INSERT INTO commands(channel, name, created_at, %s)"
+                                  " VALUES ('c', 'n', 1, %s)" % (column, value)], capture_output=True, text=True)
+            check(bad.returncode != 0 and "CHECK constraint failed" in bad.stderr, "%s is still checked" % column,
+                  bad.stderr)
+        with Relay(env=dict(TUTORIAL, CMDRELAY_DB=db), init=False) as relay:
+            r = relay.post("/v1/channels/c/commands", {"name": "after"})
+            check(r.status == 201 and r.json["commands"][0]["id"] == 42, "the next id follows the counter", r)
+            check(relay.sql("SELECT live FROM channel_counts WHERE channel = 'c'") == "1\n", "counted once")
 
 
 if __name__ == "__main__":
