@@ -113,8 +113,10 @@ class Bench:
 
     def build(self):
         cc = ["gcc", "-O2", "-std=c17", "-D_GNU_SOURCE", "-Wall"]
+        # The C hello twice: as gcc links it by default, and static like the relay's bench build.
         for src, out, libs in (("floor_fcgi.c", "floor_fcgi", ["-lfcgi", "-pthread"]),
-                               ("hello_cgi.c", "hello_cgi", []), ("cgi_spawn.c", "cgi_spawn", [])):
+                               ("hello_cgi.c", "hello_cgi", []), ("hello_cgi.c", "hello_cgi_static", ["-static"]),
+                               ("cgi_spawn.c", "cgi_spawn", [])):
             subprocess.run(cc + [os.path.join(HERE, src), "-o", os.path.join(self.dir, out)] + libs, check=True)
 
     def start_relay(self, sync="normal"):
@@ -284,6 +286,7 @@ class Bench:
         base = ["GATEWAY_INTERFACE=CGI/1.1", "REQUEST_METHOD=GET", "CMDRELAY_DB=" + self.env["CMDRELAY_DB"]]
         spawn = os.path.join(self.dir, "cgi_spawn")
         programs = (("hello", os.path.join(self.dir, "hello_cgi"), base),
+                    ("hello_static", os.path.join(self.dir, "hello_cgi_static"), base),
                     ("health", self.bin, base + ["PATH_INFO=/v1/health"]),
                     ("read", self.bin, base + ["PATH_INFO=/v1/channels/bench-read/commands",
                                                "QUERY_STRING=after=0&limit=10", "HTTP_X_API_KEY=" + self.key]))
@@ -295,7 +298,8 @@ class Bench:
                                    text=True, check=True)
                 mean, p99 = map(float, r.stdout.split())
                 one[label] = {"mean_us": mean, "p99_us": p99}
-            one["ratio"] = {k: one[k]["mean_us"] / one["hello"]["mean_us"] for k in ("health", "read")}
+            one["ratio"] = {k: one[k]["mean_us"] / one["hello_static"]["mean_us"] for k in ("health", "read")}
+            one["ratio_dynamic"] = {k: one[k]["mean_us"] / one["hello"]["mean_us"] for k in ("health", "read")}
             rounds.append(one)
         rounds.sort(key=lambda one: one["ratio"]["read"])
         out = rounds[len(rounds) // 2]
@@ -342,7 +346,7 @@ def main():
                  b.paired("tutorial GET /GetCommands", "/GetCommands", "tutorial_get.lua")]
         pub_normal = b.paired("POST commands, synchronous=NORMAL", "/v1/channels/bench-pub/commands", "publish.lua")
         tut_post = b.paired("tutorial POST /PostCommand", "/PostCommand", "tutorial_post.lua")
-        b.fill_queue(args.rounds * (40000 if args.duration >= 5 else 10000))
+        b.fill_queue(args.rounds * 8000 * max(1, args.duration))
         claim = b.paired("POST claims + ack (alternating)", "/", "claim_ack.lua",
                          {"CMDRELAY_BENCH_CHANNEL": "bench-queue"})
         b.start_relay(sync="full")
@@ -422,13 +426,22 @@ def render(args, floor_static, floor, reads, pub_normal, pub_full, tut_post, cla
         "In %d rounds alternating the three programs; the median round (by the keyed read's ratio) is shown."
         % args.rounds + " Keyed read ratios of all rounds: %s." % ", ".join("%.2f" % r for r in cgi["read_ratios"]),
         "",
-        "| program | mean us | p99 us | ratio to hello |",
-        "|---|---|---|---|",
-        "| C hello CGI | %.0f | %.0f | 1.00 |" % (cgi["hello"]["mean_us"], cgi["hello"]["p99_us"]),
-        "| cmdrelay GET /v1/health | %.0f | %.0f | %.2f |" % (cgi["health"]["mean_us"], cgi["health"]["p99_us"],
-                                                            health_ratio),
-        "| cmdrelay GET commands with a key | %.0f | %.0f | %.2f (target <= 2: %s) |" % (
-            cgi["read"]["mean_us"], cgi["read"]["p99_us"], cgi_ratio, "met" if cgi_ratio <= 2 else "MISSED"),
+        "The relay is the `--enable-static-binary` build (one file, as for shared hosting), so the target is",
+        "judged against the C hello linked statically too; the ratio to the hello as gcc links it by default",
+        "is shown beside it.",
+        "",
+        "| program | mean us | p99 us | ratio to static hello | ratio to default hello |",
+        "|---|---|---|---|---|",
+        "| C hello CGI, static | %.0f | %.0f | 1.00 | %.2f |" % (
+            cgi["hello_static"]["mean_us"], cgi["hello_static"]["p99_us"],
+            cgi["hello_static"]["mean_us"] / cgi["hello"]["mean_us"]),
+        "| C hello CGI, default (dynamic) | %.0f | %.0f | %.2f | 1.00 |" % (
+            cgi["hello"]["mean_us"], cgi["hello"]["p99_us"], cgi["hello"]["mean_us"] / cgi["hello_static"]["mean_us"]),
+        "| cmdrelay GET /v1/health | %.0f | %.0f | %.2f | %.2f |" % (
+            cgi["health"]["mean_us"], cgi["health"]["p99_us"], health_ratio, cgi["ratio_dynamic"]["health"]),
+        "| cmdrelay GET commands with a key | %.0f | %.0f | %.2f (target <= 2: %s) | %.2f |" % (
+            cgi["read"]["mean_us"], cgi["read"]["p99_us"], cgi_ratio, "met" if cgi_ratio <= 2 else "MISSED",
+            cgi["ratio_dynamic"]["read"]),
         "",
         "## Memory",
         "",

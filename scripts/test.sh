@@ -1,7 +1,8 @@
 #!/bin/bash
 # Installs what is missing, builds cmdrelay from scratch and passes every test,
 # three times over:
-#   1. a -Werror build and `make check`;
+#   1. a -Werror build and `make check`, and the fully static build
+#      (--enable-static-binary) with its CGI tests;
 #   2. an AddressSanitizer + UndefinedBehaviorSanitizer build and `make check`
 #      (a sanitizer report anywhere, the relay's log included, fails a test);
 #   2b. a clang libFuzzer build: each fuzz target for FUZZ_TIME s (60), and the
@@ -24,7 +25,7 @@ jobs=$(nproc)
 . "$top/scripts/deps.sh"
 ensure_packages build-essential autoconf automake libtool pkg-config libfcgi-dev libjson-c-dev libsqlite3-dev \
 	libsodium-dev sqlite3 nginx-light spawn-fcgi python3 curl apache2 libapache2-mod-fcgid systemd openssl lua5.1 lua-socket lua-cjson jq \
-	clang libclang-rt-14-dev valgrind e2fsprogs || exit 1
+	clang libclang-rt-14-dev valgrind e2fsprogs file || exit 1
 
 passed=0
 failed=0
@@ -104,6 +105,32 @@ fi
 
 # 1. The build CI ships: every warning an error.
 build_and_check gcc
+
+# 1b. The shared-hosting build: one static file, the C library included
+# (--enable-static-binary, what docs/deploy and the benchmark use).  Its CGI,
+# tutorial and Apache deployment tests run against that binary.
+echo "==> [static] --enable-static-binary build and its CGI tests in build/test/static"
+started=$SECONDS
+before=$failed
+dir=$out/static
+mkdir -p "$dir"
+if (cd "$dir" && "$top/configure" --enable-werror --enable-static-binary >configure.log 2>&1) &&
+	make -C "$dir" -j"$jobs" >"$dir/build.log" 2>&1; then
+	if file -L "$dir/cmdrelay" | grep -q 'statically linked'; then
+		make -C "$dir" check TESTS="tests/blackbox/test_cgi.py tests/blackbox/test_tutorial.py tests/blackbox/test_deploy_apache.py" \
+			>"$dir/check.log" 2>&1
+		status=$?
+		count_trs "$dir"
+		[ "$status" -eq 0 ] || stage_failed static $((failed - before))
+	else
+		echo "!!! cmdrelay is not a static executable: $(file -L "$dir/cmdrelay")"
+		stage_failed static 0
+	fi
+else
+	tail -n 30 "$dir/configure.log" "$dir/build.log" 2>/dev/null
+	stage_failed static 0
+fi
+echo "    ($((SECONDS - started)) s)"
 
 # 2. Sanitizers.  Every process the tests start (the relay under nginx,
 # spawn-fcgi, Apache, or as CGI) inherits these options; the test harness
