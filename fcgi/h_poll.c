@@ -154,10 +154,6 @@ int h_poll(struct ctx *ctx, const struct req *req, struct resp *resp)
 	}
 	if ((status = acks_apply(ctx, p.consumer, acks, ack_count, req->now_ms, acked, resp)) != 0)
 		goto out;
-	if ((rc = store_clamp_cursor(ctx->st, &p.after)) != STORE_OK) {
-		status = store_failure(ctx, resp, rc, "poll cursor");
-		goto out;
-	}
 	rc = store_consumer_seen(ctx->st, ctx->channel, p.consumer, &p.after, req->now_ms, PRESENCE_WRITE_MS);
 	if (rc != STORE_OK) {
 		status = store_failure(ctx, resp, rc, "poll presence");

@@ -164,7 +164,7 @@ enum store_rc store_ack(struct store *st, const char *channel, int64_t id, const
 
 /* Records that consumer polled the channel: *after is the cursor it sent (or
  * -1), and comes back as the cursor to read from (its remembered one, 0 for a
- * new consumer).  Writes only when the cursor moved or presence is older than
+ * new consumer; one it sent is clamped as by store_clamp_cursor()).  Writes only when the cursor moved or presence is older than
  * presence_ms, so an idle poll costs no write. */
 enum store_rc store_consumer_seen(struct store *st, const char *channel, const char *consumer, int64_t *after,
     int64_t now_ms, int64_t presence_ms);

@@ -8,7 +8,7 @@ enum store_rc store_consumer_seen(struct store *st, const char *channel, const c
     int64_t now_ms, int64_t presence_ms)
 {
 	sqlite3_stmt *s = store_stmt(st, STMT_CONSUMER_GET);
-	int64_t stored_cursor = 0, last_seen = 0;
+	int64_t stored_cursor = 0, last_seen = 0, last_id = 0;
 	int known = 0, rc;
 	enum store_rc src;
 
@@ -17,9 +17,10 @@ enum store_rc store_consumer_seen(struct store *st, const char *channel, const c
 	sqlite3_bind_text(s, 1, channel, -1, SQLITE_STATIC);
 	sqlite3_bind_text(s, 2, consumer, -1, SQLITE_STATIC);
 	if ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		known = 1;
+		known = sqlite3_column_type(s, 0) != SQLITE_NULL;
 		stored_cursor = sqlite3_column_int64(s, 0);
 		last_seen = sqlite3_column_int64(s, 1);
+		last_id = sqlite3_column_int64(s, 2);
 		rc = SQLITE_OK;
 	}
 	sqlite3_reset(s);
@@ -27,6 +28,8 @@ enum store_rc store_consumer_seen(struct store *st, const char *channel, const c
 		return src;
 	if (*after < 0)
 		*after = stored_cursor;
+	else if (*after > last_id)
+		*after = last_id; /* as store_clamp_cursor() */
 	if (known && *after == stored_cursor && now_ms - last_seen < presence_ms)
 		return STORE_OK;
 	if ((src = store_begin_write(st)) != STORE_OK)

@@ -78,8 +78,11 @@ const char *const store_sql[STMT__COUNT] = {
 	    " WHERE id = ?1 AND state = 'leased' AND lease_token = ?2 RETURNING " COMMAND_COLUMNS,
 	[STMT_ACK_INSERT] =
 	    "INSERT OR IGNORE INTO acks(command_id, consumer, acked_at, result) VALUES (?1, ?2, ?3, ?4)",
+	/* The consumer's row (NULLs for a new one) and, from the same snapshot,
+	 * the newest id ever handed out: a poll's cursor is clamped to it. */
 	[STMT_CONSUMER_GET] =
-	    "SELECT cursor, last_seen FROM consumers WHERE channel = ?1 AND consumer = ?2",
+	    "SELECT c.cursor, c.last_seen, coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'commands'), 0)"
+	    " FROM (SELECT 1) LEFT JOIN consumers AS c ON c.channel = ?1 AND c.consumer = ?2",
 	[STMT_CONSUMER_UPSERT] =
 	    "INSERT INTO consumers(channel, consumer, first_seen, last_seen, cursor) VALUES (?1, ?2, ?3, ?3, ?4)"
 	    " ON CONFLICT(channel, consumer) DO UPDATE SET last_seen = excluded.last_seen, cursor = excluded.cursor",

@@ -34,6 +34,21 @@ def poll_answers_acked_commands_claims_cursor_and_poll_after_ms(relay):
 
 
 @test
+def a_cursor_beyond_the_newest_id_is_lowered_to_it_and_remembered_so(relay):
+    # As a restored backup would leave a game server: its cursor from before
+    # is past every id the database has handed out.
+    ch = fresh_channel()
+    c = publish_one(relay, ch)
+    r = poll(relay, ch, consumer="srv-ahead", after=c["id"] + 1000)
+    check(r["commands"] == [] and r["cursor"] == c["id"], "the newest id ever handed out", r, c)
+    d = publish_one(relay, ch, name="next")
+    r = poll(relay, ch, consumer="srv-ahead")
+    check(names(r["commands"]) == ["next"] and r["cursor"] == d["id"], "the remembered cursor was the lowered one", r)
+    r = poll(relay, ch, consumer="srv-new-and-ahead", after=d["id"] + 5)
+    check(r["cursor"] == d["id"] and r["commands"] == [], "a new consumer's too", r)
+
+
+@test
 def a_consumer_never_seen_starts_at_the_oldest_live_command(relay):
     ch = fresh_channel()
     publish(relay, ch, [{"name": "gone", "ttl": 1}])
