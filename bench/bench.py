@@ -382,7 +382,7 @@ def render(args, floor_static, floor, reads, pub_normal, pub_full, tut_post, cla
             verdict.append("p99 %s <= %.1fx" % ("met" if p99r <= target_p99 else "MISSED", target_p99))
         if res["non2xx"]:
             verdict.append("%d non-2xx!" % res["non2xx"])
-        rows.append("| %s | %.0f | %.2f | %.2f | %.2f | %.2f | %s |" % (
+        rows.append("| %s | %.0f | %.2f | %.2f | %.3f | %.2f | %s |" % (
             res["label"], res["rps"], res["p50"], res["p99"], ratio, p99r, "; ".join(verdict)))
 
     row(floor_static)
