@@ -325,7 +325,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin", default=os.environ.get("CMDRELAY_BIN"))
     ap.add_argument("--duration", type=int, default=4)
-    ap.add_argument("--rounds", type=int, default=3, help="floor/row alternations per row (the median counts)")
+    ap.add_argument("--rounds", type=int, default=5, help="floor/row alternations per row (the median counts)")
     ap.add_argument("--connections", type=int, default=32)
     ap.add_argument("--threads", type=int, default=40)
     ap.add_argument("--waiters", type=int, default=1000)
