@@ -56,9 +56,11 @@ json_object *command_json(const struct command_row *row, int with_lease)
  * json-c object of 12 members per command cost 20 k instructions, most of it
  * growing and freeing hash tables.  So a listed command is written once as
  * text and put in the list as a raw node, with the same members in the same
- * order as command_json().  Strings a client chose (name, key) are escaped
- * by json-c; the others are of known safe characters (channel and consumer
- * names, constants, hex tokens, times) or stored JSON text. */
+ * order as command_json().  Strings a client chose (name, key) go through
+ * json-c's escaping when they hold anything to escape; the others are of
+ * known safe characters (channel and consumer names, constants, hex tokens,
+ * times) or stored JSON text. */
+
 /* Makes room for len more bytes and a terminating NUL; false when memory ran out. */
 static bool __attribute__((noinline)) grow(struct text_buf *t, size_t len)
 {
