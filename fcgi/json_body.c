@@ -99,9 +99,13 @@ static int starts_integer(const char *s, size_t z)
  * no quote character at all, and inside them U+0000 to U+001F must be escaped
  * (RFC 8259, section 7).  And json-c keeps object keys as C strings, so a key
  * with an escaped NUL would silently become a shorter key, maybe another
- * one's ({"name\u0000": ...} read as "name").  Runs on text json-c accepted,
- * so nesting is within JSON_MAX_DEPTH.  Returns what is wrong, or NULL. */
+ * one's ({"name\u0000": ...} read as "name").  Runs on text json-c accepted
+ * (nesting within JSON_MAX_DEPTH + 1) and counts the containers, which may
+ * nest JSON_MAX_DEPTH deep.  Returns what is wrong, or NULL. */
 #define NUMBER_TEXT_MAX 512
+#define STRINGIFY(x) #x
+#define TEXT_OF(x) STRINGIFY(x)
+#define JSON_TOO_DEEP "JSON nested deeper than " TEXT_OF(JSON_MAX_DEPTH) " levels"
 
 static const char *strict_text_problem(const char *s, size_t len)
 {
@@ -129,7 +133,8 @@ static const char *strict_text_problem(const char *s, size_t len)
 		} else if (s[i] == '{' || s[i] == '[') {
 			if (depth < (int)sizeof(open))
 				open[depth] = s[i];
-			depth++;
+			if (++depth > JSON_MAX_DEPTH)
+				return JSON_TOO_DEEP;
 			last = s[i];
 		} else if (s[i] == '}' || s[i] == ']' || s[i] == ',' || s[i] == ':') {
 			if (s[i] == '}' || s[i] == ']')
@@ -177,7 +182,11 @@ json_object *json_body_parse(const char *body, size_t len, char *why, size_t why
 		snprintf(why, why_size, "body is not valid UTF-8");
 		return NULL;
 	}
-	if ((tok = json_tokener_new_ex(JSON_MAX_DEPTH)) == NULL) {
+	/* json-c counts a scalar inside the innermost container as a level of
+	 * its own: JSON_MAX_DEPTH containers holding a value need one more.
+	 * The containers themselves are counted in strict_text_problem()
+	 * (found by fuzz_json_body: 32 arrays around a number were refused). */
+	if ((tok = json_tokener_new_ex(JSON_MAX_DEPTH + 1)) == NULL) {
 		snprintf(why, why_size, "out of memory");
 		return NULL;
 	}
@@ -187,7 +196,7 @@ json_object *json_body_parse(const char *body, size_t len, char *why, size_t why
 	err = json_tokener_get_error(tok);
 	if (err != json_tokener_success) {
 		if (err == json_tokener_error_depth)
-			snprintf(why, why_size, "JSON nested deeper than %d levels", JSON_MAX_DEPTH);
+			snprintf(why, why_size, "%s", JSON_TOO_DEEP);
 		else if (err == json_tokener_error_parse_utf8_string)
 			snprintf(why, why_size, "body is not valid UTF-8");
 		else

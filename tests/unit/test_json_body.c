@@ -28,6 +28,21 @@ static int nested(int depth)
 	return parses(buf);
 }
 
+/* depth arrays around the JSON text inner. */
+static int nested_around(const char *inner, int depth)
+{
+	char buf[256];
+	int n = 0;
+
+	for (int i = 0; i < depth; i++)
+		buf[n++] = '[';
+	n += snprintf(buf + n, sizeof(buf) - (size_t)n, "%s", inner);
+	for (int i = 0; i < depth; i++)
+		buf[n++] = ']';
+	buf[n] = '\0';
+	return parses(buf);
+}
+
 int main(void)
 {
 	char why[160];
@@ -57,6 +72,22 @@ int main(void)
 	ok(parses("1e300") && parses("1.5E-7"), "large and small doubles are accepted");
 	ok(nested(32), "32 levels of nesting are accepted");
 	ok(!nested(33), "33 levels of nesting are refused");
+	ok(nested_around("1", 32) && nested_around("{\"a\":[]}", 30), "32 levels hold values at the bottom");
+	ok(!nested_around("1", 33) && !nested_around("{}", 32), "33 levels are refused, whatever is inside");
+	for (int depth = 33; depth <= 40; depth++) {
+		char deep[128];
+		int n = 0;
+
+		for (int i = 0; i < depth; i++)
+			deep[n++] = '[';
+		deep[n++] = '1';
+		for (int i = 0; i < depth; i++)
+			deep[n++] = ']';
+		why[0] = '\0';
+		ok(json_body_parse(deep, (size_t)n, why, sizeof(why), &is_null) == NULL &&
+		        strcmp(why, "JSON nested deeper than 32 levels") == 0,
+		    "%d levels: the refusal names the limit (%s)", depth, why);
+	}
 	ok(!parses("\"\xff\""), "invalid UTF-8 is refused");
 	ok(!parses("\"\xc3\""), "truncated UTF-8 is refused");
 	ok(parses("\"\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\""), "valid multi-byte UTF-8 is accepted");
