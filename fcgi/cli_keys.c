@@ -8,6 +8,7 @@
 #include "apikey.h"
 #include "auth.h"
 #include "cli.h"
+#include "command_json.h"
 #include "parse.h"
 #include "settings.h"
 #include "store.h"
@@ -58,12 +59,6 @@ static json_object *scopes_json(const char *scopes)
 	return list;
 }
 
-static json_object *time_or_null(int64_t ms)
-{
-	char buf[ISO8601_SIZE];
-
-	return ms == 0 ? NULL : json_object_new_string(time_iso8601(ms, buf));
-}
 
 /* The JSON of a key: everything but its token, which is not kept. */
 static json_object *key_json(const struct key_row *k)
@@ -76,11 +71,11 @@ static json_object *key_json(const struct key_row *k)
 	json_object_object_add(o, "label", json_object_new_string(k->label));
 	json_object_object_add(o, "scopes", scopes_json(k->scopes));
 	json_object_object_add(o, "channels", json_object_new_string(k->channels));
-	json_object_object_add(o, "created_at", time_or_null(k->created_at));
-	json_object_object_add(o, "expires_at", time_or_null(k->expires_at));
-	json_object_object_add(o, "last_used_at", time_or_null(k->last_used_at));
+	json_object_object_add(o, "created_at", time_json(k->created_at));
+	json_object_object_add(o, "expires_at", time_json(k->expires_at));
+	json_object_object_add(o, "last_used_at", time_json(k->last_used_at));
 	json_object_object_add(o, "revoked", json_object_new_boolean(k->revoked_at != 0));
-	json_object_object_add(o, "revoked_at", time_or_null(k->revoked_at));
+	json_object_object_add(o, "revoked_at", time_json(k->revoked_at));
 	return o;
 }
 

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "json_body.h"
+#include "parse.h"
 #include "timeutil.h"
 
 #define TEXT_BUF_FIRST 8192
@@ -66,17 +67,14 @@ static bool __attribute__((noinline)) grow(struct text_buf *t, size_t len)
 {
 	/* Starts at a size that holds a typical list whole. */
 	size_t cap = (t->len + len + 1) * 2 < TEXT_BUF_FIRST ? TEXT_BUF_FIRST : (t->len + len + 1) * 2;
-	int on_heap = t->buf != NULL && t->buf != t->stack;
 	char *grown;
 
 	if (t->failed)
 		return false;
-	if ((grown = on_heap ? realloc(t->buf, cap) : malloc(cap)) == NULL) {
+	if ((grown = realloc(t->buf, cap)) == NULL) {
 		t->failed = 1;
 		return false;
 	}
-	if (!on_heap && t->len > 0)
-		memcpy(grown, t->buf, t->len);
 	t->buf = grown;
 	t->cap = cap;
 	return true;
@@ -104,11 +102,9 @@ static bool text_finish(struct text_buf *t)
 	return true;
 }
 
-/* Frees what the buffer holds on the heap. */
 static void text_free(struct text_buf *t)
 {
-	if (t->buf != NULL && t->buf != t->stack)
-		free(t->buf);
+	free(t->buf);
 	t->buf = NULL;
 	t->len = t->cap = 0;
 }
@@ -118,19 +114,12 @@ static void put_str(struct text_buf *t, const char *s)
 	put(t, s, strlen(s));
 }
 
+/* Ids and attempts, never negative. */
 static void put_int(struct text_buf *t, int64_t n)
 {
-	/* Ids and attempts are never negative; digits are written backwards
-	 * because snprintf was a tenth of a listed command's cost. */
-	char buf[24];
-	size_t i = sizeof(buf);
-	uint64_t v = n < 0 ? 0 : (uint64_t)n;
+	char buf[UINT_TEXT_SIZE];
 
-	do {
-		buf[--i] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v != 0);
-	put(t, buf + i, sizeof(buf) - i);
+	put_str(t, uint_text(n < 0 ? 0 : (uint64_t)n, buf));
 }
 
 static void put_plain(struct text_buf *t, const char *s)

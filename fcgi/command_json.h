@@ -15,12 +15,11 @@ json_object *command_json(const struct command_row *row, int with_lease);
 /* An ISO-8601 string for ms, or JSON null for 0. */
 json_object *time_json(int64_t ms);
 
-/* A growing text: in a caller's buffer (stack) while it fits, then on the heap. */
+/* A growing text on the heap. */
 struct text_buf {
 	char *buf;
 	size_t len, cap;
 	int failed;  /* memory ran out: the text is not to be used */
-	char *stack; /* the caller's buffer, never freed; NULL for none */
 };
 
 /* The commands of one answer, written as JSON text as the rows arrive: a
@@ -42,8 +41,6 @@ int command_list_add(void *list, const struct command_row *row);
 json_object *command_list_take(struct command_list *l);
 
 void command_list_free(struct command_list *l);
-
-
 
 /* A store callback that appends a channel's depths {"name", "pending",
  * "leased", "done", "dead", "oldest_pending_at"} to the json array arg. */

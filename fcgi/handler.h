@@ -4,6 +4,8 @@
 
 #include <stdint.h>
 
+#include "command_json.h"
+
 struct conn;
 struct settings;
 struct req;
@@ -25,10 +27,7 @@ typedef int handler_fn(struct ctx *ctx, const struct req *req, struct resp *resp
 /* Maps a failed store call to the client's answer (503 and the like) and logs it. */
 int store_failure(struct ctx *ctx, struct resp *resp, int store_rc, const char *doing);
 
-#include "command_json.h"
-
 /* Shared by the queue and poll handlers (h_queue.c). */
-struct json_object;
 struct claim_state {
 	const char *consumer;
 	int max;

@@ -240,6 +240,7 @@ json_object *json_raw_take(char *text)
 {
 	json_object *v;
 
+	/* The node's own type is never looked at: only its serializer runs. */
 	if (text == NULL || (v = json_object_new_boolean(0)) == NULL) {
 		free(text);
 		return NULL;
@@ -250,20 +251,13 @@ json_object *json_raw_take(char *text)
 
 json_object *json_raw_new(const char *text, size_t len)
 {
-	json_object *v;
 	char *copy;
 
 	if ((copy = malloc(len + 1)) == NULL)
 		return NULL;
 	memcpy(copy, text, len);
 	copy[len] = '\0';
-	/* The node's own type is never looked at: only its serializer runs. */
-	if ((v = json_object_new_boolean(0)) == NULL) {
-		free(copy);
-		return NULL;
-	}
-	json_object_set_serializer(v, raw_serialize, copy, json_object_free_userdata);
-	return v;
+	return json_raw_take(copy);
 }
 
 int json_is_object_like(json_object *v)

@@ -5,6 +5,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+const char *uint_text(uint64_t v, char buf[UINT_TEXT_SIZE])
+{
+	char *p = buf + UINT_TEXT_SIZE - 1;
+
+	*p = '\0';
+	do {
+		*--p = (char)('0' + v % 10);
+		v /= 10;
+	} while (v != 0);
+	return p;
+}
+
 int parse_i64(const char *s, int64_t min, int64_t max, int64_t *out)
 {
 	char *end;

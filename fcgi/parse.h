@@ -1,6 +1,7 @@
 /* Bounded parsers for everything that arrives as text: integers, durations,
  * percent-encoding and query strings.  Each one checks its whole input and its
- * range, and reports failure instead of guessing. */
+ * range, and reports failure instead of guessing.  And the way back for
+ * integers, which the hot paths write often. */
 #ifndef CMDRELAY_PARSE_H
 #define CMDRELAY_PARSE_H
 
@@ -13,6 +14,13 @@
 /* Parses a base-10 integer that fills all of s and lies in [min, max].
  * Returns 0 and sets *out, or -1 (empty, trailing junk, sign only, out of range). */
 int parse_i64(const char *s, int64_t min, int64_t max, int64_t *out);
+
+/* Digits of the largest uint64_t and a NUL. */
+#define UINT_TEXT_SIZE 21
+
+/* Writes v in base 10 at the end of buf, NUL-terminated; returns where it
+ * starts.  snprintf was a tenth of a listed command's cost. */
+const char *uint_text(uint64_t v, char buf[UINT_TEXT_SIZE]);
 
 /* Parses a duration: a whole number followed by s, m, h or d ("30d").
  * Returns 0 and sets *seconds, or -1.  max_seconds bounds the result. */

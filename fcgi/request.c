@@ -107,11 +107,11 @@ int request_read(struct req *req, struct conn *c, size_t body_limit, struct resp
 
 	memset(req, 0, sizeof(*req));
 	req->now_ms = time_now_ms();
-	req->method = method_parse(conn_param(c, "REQUEST_METHOD"));
 	{
 		const char *m = conn_param(c, "REQUEST_METHOD");
 		size_t i;
 
+		req->method = method_parse(m);
 		for (i = 0; m != NULL && m[i] != '\0' && i + 1 < sizeof(req->method_text); i++)
 			req->method_text[i] = (m[i] >= 'A' && m[i] <= 'Z') || (m[i] >= 'a' && m[i] <= 'z') ? m[i] : '?';
 		req->method_text[i] = '\0';

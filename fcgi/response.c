@@ -9,6 +9,7 @@
 
 #include "conn.h"
 #include "json_body.h"
+#include "parse.h"
 #include "validate.h"
 
 static const char *reason_phrase(int status)
@@ -122,15 +123,9 @@ static void head_add(struct head *h, const char *s)
 
 static void head_add_uint(struct head *h, uint64_t v)
 {
-	char digits[24];
-	size_t i = sizeof(digits) - 1;
+	char digits[UINT_TEXT_SIZE];
 
-	digits[i] = '\0';
-	do {
-		digits[--i] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v != 0);
-	head_add(h, digits + i);
+	head_add(h, uint_text(v, digits));
 }
 
 void resp_send(const struct resp *resp, struct conn *c)

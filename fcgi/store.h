@@ -25,11 +25,12 @@ enum store_rc {
 
 struct store;
 
+/* Configures SQLite for the process; before any other store call. */
+int store_library_init(void);
+
 /* Opens the database at path, creating it and applying pending migrations
  * (once, even when many processes start together).  Returns a store, or NULL
  * with a one-line reason in why. */
-/* Configures SQLite for the process; before any other store call. */
-int store_library_init(void);
 struct store *store_open(const char *path, char *why, size_t why_size);
 void store_close(struct store *st);
 
@@ -164,8 +165,9 @@ enum store_rc store_ack(struct store *st, const char *channel, int64_t id, const
 
 /* Records that consumer polled the channel: *after is the cursor it sent (or
  * -1), and comes back as the cursor to read from (its remembered one, 0 for a
- * new consumer; one it sent is clamped as by store_clamp_cursor()).  Writes only when the cursor moved or presence is older than
- * presence_ms, so an idle poll costs no write. */
+ * new consumer; one it sent is clamped as by store_clamp_cursor()).  Writes
+ * only when the cursor moved or presence is older than presence_ms, so an
+ * idle poll costs no write. */
 enum store_rc store_consumer_seen(struct store *st, const char *channel, const char *consumer, int64_t *after,
     int64_t now_ms, int64_t presence_ms);
 

@@ -63,7 +63,11 @@ stage_failed() {
 }
 
 # Runs "configure + make + make check" in a fresh directory $1; the rest of
-# the arguments go to configure.
+# the arguments go to configure.  From the environment: $skip_tests names
+# tests the stage leaves out (valgrind cannot run a sanitized binary),
+# $only_tests the tests it runs instead of all, $check_jobs how many at once
+# (default $jobs), and $expect_binary what `file` must say of the cmdrelay
+# it built.
 build_and_check() {
 	local name=$1 dir=$out/$1 before=$failed started=$SECONDS
 	shift
@@ -80,12 +84,17 @@ build_and_check() {
 		stage_failed "$name" 0
 		return
 	fi
+	if [ -n "${expect_binary:-}" ] && ! file -L "$dir/cmdrelay" | grep -q "$expect_binary"; then
+		echo "!!! cmdrelay is not $expect_binary: $(file -L "$dir/cmdrelay")"
+		stage_failed "$name" 0
+		return
+	fi
 	# A hung test must not hold CI for its whole allowance: timeout signals
 	# the whole process group (make, the tests and what they started).
-	# $skip_tests names tests this stage leaves out (valgrind cannot run a sanitized binary).
-	local tests
-	tests=$(make -s -C "$dir" print-tests | tr ' ' '\n' | grep -v -x -F "${skip_tests:-/}" | tr '\n' ' ')
-	timeout --kill-after=30 900 make -C "$dir" -j"$jobs" check TESTS="$tests" >"$dir/check.log" 2>&1
+	local tests=${only_tests:-}
+	[ -n "$tests" ] ||
+		tests=$(make -s -C "$dir" print-tests | tr ' ' '\n' | grep -v -x -F "${skip_tests:-/}" | tr '\n' ' ')
+	timeout --kill-after=30 900 make -C "$dir" -j"${check_jobs:-$jobs}" check TESTS="$tests" >"$dir/check.log" 2>&1
 	local status=$?
 	[ "$status" -ne 124 ] || echo "!!! make check timed out after 900 s"
 	count_trs "$dir"
@@ -109,28 +118,9 @@ build_and_check gcc
 # 1b. The shared-hosting build: one static file, the C library included
 # (--enable-static-binary, what docs/deploy and the benchmark use).  Its CGI,
 # tutorial and Apache deployment tests run against that binary.
-echo "==> [static] --enable-static-binary build and its CGI tests in build/test/static"
-started=$SECONDS
-before=$failed
-dir=$out/static
-mkdir -p "$dir"
-if (cd "$dir" && "$top/configure" --enable-werror --enable-static-binary >configure.log 2>&1) &&
-	make -C "$dir" -j"$jobs" >"$dir/build.log" 2>&1; then
-	if file -L "$dir/cmdrelay" | grep -q 'statically linked'; then
-		make -C "$dir" check TESTS="tests/blackbox/test_cgi.py tests/blackbox/test_tutorial.py tests/blackbox/test_deploy_apache.py" \
-			>"$dir/check.log" 2>&1
-		status=$?
-		count_trs "$dir"
-		[ "$status" -eq 0 ] || stage_failed static $((failed - before))
-	else
-		echo "!!! cmdrelay is not a static executable: $(file -L "$dir/cmdrelay")"
-		stage_failed static 0
-	fi
-else
-	tail -n 30 "$dir/configure.log" "$dir/build.log" 2>/dev/null
-	stage_failed static 0
-fi
-echo "    ($((SECONDS - started)) s)"
+only_tests="tests/blackbox/test_cgi.py tests/blackbox/test_tutorial.py tests/blackbox/test_deploy_apache.py" \
+	expect_binary="statically linked" \
+	build_and_check static --enable-static-binary
 
 # 2. Sanitizers.  Every process the tests start (the relay under nginx,
 # spawn-fcgi, Apache, or as CGI) inherits these options; the test harness
@@ -145,23 +135,10 @@ ASAN_OPTIONS=halt_on_error=1:detect_leaks=1:detect_stack_use_after_return=1:stri
 # libFuzzer, ASan and UBSan fuzzes each target for FUZZ_TIME seconds, and
 # test_kill.py SIGKILLs relay processes for CMDRELAY_KILL_SECONDS.  Crashes
 # are kept in build/test/fuzz/fuzz-artifacts/.
-echo "==> [fuzz] libFuzzer targets and the long kill run in build/test/fuzz"
-started=$SECONDS
-before=$failed
-dir=$out/fuzz
-mkdir -p "$dir"
-if (cd "$dir" && "$top/configure" --enable-werror --enable-fuzzing CC=clang CFLAGS="-g -O1" >configure.log 2>&1) &&
-	make -C "$dir" -j"$jobs" >"$dir/build.log" 2>&1; then
-	FUZZ_TIME=${FUZZ_TIME:-60} CMDRELAY_KILL_SECONDS=${CMDRELAY_KILL_SECONDS:-120} \
-		make -C "$dir" check TESTS="fuzz/run_fuzzers.sh tests/blackbox/test_kill.py" >"$dir/check.log" 2>&1
-	status=$?
-	count_trs "$dir"
-	[ "$status" -eq 0 ] || stage_failed fuzz $((failed - before))
-else
-	tail -n 30 "$dir/configure.log" "$dir/build.log" 2>/dev/null
-	stage_failed fuzz 0
-fi
-echo "    ($((SECONDS - started)) s)"
+# One at a time: the kill run must not share its cores with a fuzzer.
+FUZZ_TIME=${FUZZ_TIME:-60} CMDRELAY_KILL_SECONDS=${CMDRELAY_KILL_SECONDS:-120} \
+	only_tests="fuzz/run_fuzzers.sh tests/blackbox/test_kill.py" check_jobs=1 \
+	build_and_check fuzz --enable-fuzzing CC=clang CFLAGS="-g -O1"
 
 # 3. The distribution: built, checked, installed and cleaned from the
 # tarball alone.  Its own build tree is removed when it passes, so its

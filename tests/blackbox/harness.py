@@ -25,13 +25,6 @@ import traceback
 BIN = os.environ.get("CMDRELAY_BIN") or os.path.abspath("cmdrelay")
 SRCDIR = os.environ.get("CMDRELAY_SRCDIR") or os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 VIEWS_SQL = os.path.join(SRCDIR, "sql", "views.sql")
-
-
-def sqlite3_cli(db, query):
-    """Runs a query with the sqlite3 CLI and the operator's views (sql/views.sql)."""
-    out = subprocess.run(["sqlite3", "-cmd", ".read " + VIEWS_SQL, db, query], check=True, capture_output=True,
-                         text=True)
-    return out.stdout
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 SPAWN_FCGI = shutil.which("spawn-fcgi") or "/usr/bin/spawn-fcgi"
 APACHE = shutil.which("apache2") or "/usr/sbin/apache2"
@@ -40,6 +33,13 @@ APACHE_MODULES = "/usr/lib/apache2/modules"
 # What AddressSanitizer, LeakSanitizer and UBSan print when a sanitized build
 # (scripts/test.sh) finds a fault; a relay's log must never hold one.
 SANITIZER_REPORT = re.compile(r"ERROR: \w+Sanitizer|runtime error:|Sanitizer:DEADLYSIGNAL")
+
+
+def sqlite3_cli(db, query):
+    """Runs a query with the sqlite3 CLI and the operator's views (sql/views.sql)."""
+    out = subprocess.run(["sqlite3", "-cmd", ".read " + VIEWS_SQL, db, query], check=True, capture_output=True,
+                         text=True)
+    return out.stdout
 
 
 # The default of Relay.request's auth: send the relay's own admin key.

@@ -206,6 +206,22 @@ def listed_commands_keep_large_payloads_and_names_that_need_escaping(relay):
 
 
 @test
+def a_listed_command_is_the_same_as_the_command_on_its_own(relay):
+    # Lists are written as text (command_json.c) and a single command as a
+    # json-c object: the two must not drift apart, escapes and nulls included.
+    ch = fresh_channel()
+    published = publish(relay, ch, [
+        {"name": 'say "hi" \\ \u2603 /', "key": 'k"1\\', "data": {"a": [1, None]}, "target": "srv-1"},
+        {"name": "plain", "ttl": 60}])
+    listed = relay.get("/v1/channels/%s/commands?after=0&consumer=srv-1" % ch).json["commands"]
+    check(listed == published, "a read lists what the publish answered", listed, published)
+    for c in listed:
+        alone = relay.get("/v1/channels/%s/commands/%d" % (ch, c["id"])).json["command"]
+        check(alone.pop("acks") == [], "no acks yet", alone)
+        check(alone == c, "GET of the one command shows it as the list does", alone, c)
+
+
+@test
 def an_id_is_never_handed_out_twice_even_after_the_newest_command_is_cancelled(relay):
     ch = fresh_channel()
     first = publish_one(relay, ch, name="first")

@@ -110,9 +110,21 @@ static void test_names(void)
 	    "command_name_valid rejects control characters and empty names");
 }
 
+static void test_uint_text(void)
+{
+	char buf[UINT_TEXT_SIZE];
+	int64_t back;
+
+	ok(strcmp(uint_text(0, buf), "0") == 0, "uint_text writes 0");
+	ok(strcmp(uint_text(UINT64_MAX, buf), "18446744073709551615") == 0, "uint_text writes the largest uint64_t");
+	ok(parse_i64(uint_text(9007199254740993u, buf), 0, INT64_MAX, &back) == 0 && back == 9007199254740993,
+	    "parse_i64 reads back what uint_text wrote");
+}
+
 int main(void)
 {
 	test_parse_i64();
+	test_uint_text();
 	test_parse_duration();
 	test_percent_decode();
 	test_query();
