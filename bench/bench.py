@@ -367,6 +367,11 @@ def main():
         with open(os.path.join(ROOT, "docs", "performance-results.md"), "w") as f:
             f.write(report)
         log("wrote docs/performance-results.md")
+    # A run that timed failing requests measured the wrong thing.
+    failing = [r["label"] for r in [floor_static] + reads + [pub_normal, tut_post, claim, pub_full] if r["non2xx"]]
+    if failing or lp["delivered"] != lp["waiters"]:
+        sys.exit("bench: not a valid run: non-2xx answers in %s; %d of %d long polls delivered" % (
+            ", ".join(failing) or "no row", lp["delivered"], lp["waiters"]))
 
 
 def render(args, floor_static, floor, reads, pub_normal, pub_full, tut_post, claim, lp, cgi, idle_rss):

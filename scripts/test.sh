@@ -2,7 +2,7 @@
 # Installs what is missing, builds cmdrelay from scratch and passes every test,
 # three times over:
 #   1. a -Werror build and `make check`, and the fully static build
-#      (--enable-static-binary) with its CGI tests;
+#      (--enable-static-binary) with its CGI tests and a short benchmark run;
 #   2. an AddressSanitizer + UndefinedBehaviorSanitizer build and `make check`
 #      (a sanitizer report anywhere, the relay's log included, fails a test);
 #   2b. a clang libFuzzer build: each fuzz target for FUZZ_TIME s (60), and the
@@ -25,7 +25,7 @@ jobs=$(nproc)
 . "$top/scripts/deps.sh"
 ensure_packages build-essential autoconf automake libtool pkg-config libfcgi-dev libjson-c-dev libsqlite3-dev \
 	libsodium-dev sqlite3 nginx-light spawn-fcgi python3 curl apache2 libapache2-mod-fcgid systemd openssl lua5.1 lua-socket lua-cjson jq \
-	clang libclang-rt-14-dev valgrind e2fsprogs file || exit 1
+	clang libclang-rt-14-dev valgrind e2fsprogs file wrk || exit 1
 
 passed=0
 failed=0
@@ -121,6 +121,22 @@ build_and_check gcc
 only_tests="tests/blackbox/test_cgi.py tests/blackbox/test_tutorial.py tests/blackbox/test_deploy_apache.py" \
 	expect_binary="statically linked" \
 	build_and_check static --enable-static-binary
+
+# 1c. The benchmark runs end to end against the static build (bench/run.sh
+# with a second a row: its figures mean nothing on a CI machine, but every
+# row must be answered 2xx and every long poll delivered).
+echo "==> [bench] bench/bench.py, short, against build/test/static/cmdrelay"
+started=$SECONDS
+if [ -x "$out/static/cmdrelay" ] &&
+	CMDRELAY_BIN="$out/static/cmdrelay" timeout 600 python3 bench/bench.py --no-write --duration 1 --rounds 1 \
+		--waiters 100 --cgi-runs 30 >"$out/bench.log" 2>&1; then
+	passed=$((passed + 1))
+	echo "    1 passed, 0 failed, 0 skipped"
+else
+	tail -n 40 "$out/bench.log"
+	stage_failed bench 0
+fi
+echo "    ($((SECONDS - started)) s)"
 
 # 2. Sanitizers.  Every process the tests start (the relay under nginx,
 # spawn-fcgi, Apache, or as CGI) inherits these options; the test harness
