@@ -107,37 +107,48 @@ enum store_rc store_begin_read(struct store *st)
  * at SQLite's lock, with the busy timeout. */
 static pthread_mutex_t process_write_lock = PTHREAD_MUTEX_INITIALIZER;
 
+void store_deadline(struct timespec *deadline, int ms)
+{
+	clock_gettime(CLOCK_REALTIME, deadline);
+	deadline->tv_sec += ms / 1000;
+	deadline->tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (deadline->tv_nsec >= 1000000000L) {
+		deadline->tv_sec++;
+		deadline->tv_nsec -= 1000000000L;
+	}
+}
+
+int store_writers_lock(const struct timespec *deadline)
+{
+	return pthread_mutex_timedlock(&process_write_lock, deadline) == 0 ? 0 : -1;
+}
+
+void store_writers_unlock(void)
+{
+	pthread_mutex_unlock(&process_write_lock);
+}
+
 enum store_rc store_begin_write(struct store *st)
 {
-	struct timespec deadline;
+	struct timespec deadline, now;
 	int64_t left_ms;
 	enum store_rc rc;
 
 	/* The busy timeout bounds the whole wait, in this queue and in SQLite's
 	 * busy handler together: while another process holds the lock, each
 	 * writer queued here must not wait a busy timeout of its own in turn. */
-	clock_gettime(CLOCK_REALTIME, &deadline);
-	deadline.tv_sec += STORE_BUSY_TIMEOUT_MS / 1000;
-	deadline.tv_nsec += (long)(STORE_BUSY_TIMEOUT_MS % 1000) * 1000000L;
-	if (deadline.tv_nsec >= 1000000000L) {
-		deadline.tv_sec++;
-		deadline.tv_nsec -= 1000000000L;
-	}
-	if (pthread_mutex_timedlock(&process_write_lock, &deadline) != 0)
+	store_deadline(&deadline, STORE_BUSY_TIMEOUT_MS);
+	if (store_writers_lock(&deadline) != 0)
 		return STORE_BUSY;
-	{
-		struct timespec now;
-
-		clock_gettime(CLOCK_REALTIME, &now);
-		left_ms = ((int64_t)deadline.tv_sec - now.tv_sec) * 1000 + (deadline.tv_nsec - now.tv_nsec) / 1000000;
-	}
+	clock_gettime(CLOCK_REALTIME, &now);
+	left_ms = ((int64_t)deadline.tv_sec - now.tv_sec) * 1000 + (deadline.tv_nsec - now.tv_nsec) / 1000000;
 	sqlite3_busy_timeout(st->db, left_ms > 0 ? (int)left_ms : 0);
 	/* IMMEDIATE takes the write lock up front, so the busy handler can wait
 	 * for it; a deferred transaction upgrading later could only fail. */
 	rc = store_exec(store_stmt(st, STMT_BEGIN_IMMEDIATE));
 	sqlite3_busy_timeout(st->db, STORE_BUSY_TIMEOUT_MS);
 	if (rc != STORE_OK) {
-		pthread_mutex_unlock(&process_write_lock);
+		store_writers_unlock();
 		return rc;
 	}
 	st->writing = 1;
@@ -170,7 +181,7 @@ static void write_done(struct store *st)
 {
 	if (st->writing) {
 		st->writing = 0;
-		pthread_mutex_unlock(&process_write_lock);
+		store_writers_unlock();
 	}
 }
 

@@ -5,6 +5,7 @@
 
 #include <sqlite3.h>
 #include <sys/types.h>
+#include <time.h>
 
 #include "store.h"
 #include "store_sql.h"
@@ -24,6 +25,14 @@ sqlite3_stmt *store_stmt(struct store *st, enum stmt id);
 enum store_rc store_rc_from(int sqlite_rc);
 
 enum store_rc store_begin_read(struct store *st);
+
+/* The process's write lock, which store_begin_write takes and the commit or
+ * rollback gives back: the checkpointer holds it to restart the WAL.
+ * store_writers_lock returns 0, or -1 when the deadline (CLOCK_REALTIME,
+ * from store_deadline) passed first. */
+void store_deadline(struct timespec *deadline, int ms);
+int store_writers_lock(const struct timespec *deadline);
+void store_writers_unlock(void);
 enum store_rc store_begin_write(struct store *st);
 enum store_rc store_commit(struct store *st);
 void store_rollback(struct store *st);
