@@ -9,8 +9,6 @@
 #include "parse.h"
 #include "timeutil.h"
 
-#define TEXT_BUF_FIRST 8192
-
 json_object *time_json(int64_t ms)
 {
 	char buf[ISO8601_SIZE];
@@ -62,75 +60,21 @@ json_object *command_json(const struct command_row *row, int with_lease)
  * known safe characters (channel and consumer names, constants, hex tokens,
  * times) or stored JSON text. */
 
-/* Makes room for len more bytes and a terminating NUL; false when memory ran out. */
-static bool __attribute__((noinline)) grow(struct text_buf *t, size_t len)
-{
-	/* Starts at a size that holds a typical list whole. */
-	size_t cap = (t->len + len + 1) * 2 < TEXT_BUF_FIRST ? TEXT_BUF_FIRST : (t->len + len + 1) * 2;
-	char *grown;
-
-	if (t->failed)
-		return false;
-	if ((grown = realloc(t->buf, cap)) == NULL) {
-		t->failed = 1;
-		return false;
-	}
-	t->buf = grown;
-	t->cap = cap;
-	return true;
-}
-
-/* Appends len bytes.  The text is NUL-terminated only when taken
- * (text_finish): a listed command is some forty appends. */
-static inline void put(struct text_buf *t, const char *s, size_t len)
-{
-	if (t->len + len + 1 > t->cap && !grow(t, len))
-		return;
-	memcpy(t->buf + t->len, s, len);
-	t->len += len;
-}
-
-/* Appends a string literal; its length is known when compiling. */
-#define PUT_LIT(t, lit) put((t), "" lit, sizeof(lit) - 1)
-
-/* Terminates the text; false when memory ran out while it was written. */
-static bool text_finish(struct text_buf *t)
-{
-	if (t->failed || t->buf == NULL)
-		return false;
-	t->buf[t->len] = '\0';
-	return true;
-}
-
-static void text_free(struct text_buf *t)
-{
-	free(t->buf);
-	t->buf = NULL;
-	t->len = t->cap = 0;
-}
-
-static void put_str(struct text_buf *t, const char *s)
-{
-	put(t, s, strlen(s));
-}
-
 /* Ids and attempts, never negative. */
 static void put_int(struct text_buf *t, int64_t n)
 {
-	char buf[UINT_TEXT_SIZE];
-
-	put_str(t, uint_text(n < 0 ? 0 : (uint64_t)n, buf));
+	text_put_uint(t, n < 0 ? 0 : (uint64_t)n);
 }
 
 static void put_plain(struct text_buf *t, const char *s)
 {
 	if (s == NULL) {
-		PUT_LIT(t, "null");
+		TEXT_PUT_LIT(t, "null");
 		return;
 	}
-	PUT_LIT(t, "\"");
-	put_str(t, s);
-	PUT_LIT(t, "\"");
+	TEXT_PUT_LIT(t, "\"");
+	text_put_str(t, s);
+	TEXT_PUT_LIT(t, "\"");
 }
 
 /* True when json-c would write s between quotes unchanged: no quote, no
@@ -150,7 +94,7 @@ static void put_escaped(struct text_buf *t, const char *s)
 	const char *text;
 
 	if (s == NULL) {
-		PUT_LIT(t, "null");
+		TEXT_PUT_LIT(t, "null");
 		return;
 	}
 	/* Most names are plain words: a json-c string node for each cost a
@@ -164,7 +108,7 @@ static void put_escaped(struct text_buf *t, const char *s)
 		return;
 	}
 	text = json_text(v, &len);
-	put(t, text, len);
+	text_put(t, text, len);
 	json_object_put(v);
 }
 
@@ -178,41 +122,41 @@ static void put_time(struct text_buf *t, int64_t ms)
 /* Appends the command's JSON to t. */
 static void write_command(struct text_buf *t, const struct command_row *row, int with_lease)
 {
-	PUT_LIT(t, "{\"id\":");
+	TEXT_PUT_LIT(t, "{\"id\":");
 	put_int(t, row->id);
-	PUT_LIT(t, ",\"channel\":");
+	TEXT_PUT_LIT(t, ",\"channel\":");
 	put_plain(t, row->channel);
-	PUT_LIT(t, ",\"name\":");
+	TEXT_PUT_LIT(t, ",\"name\":");
 	put_escaped(t, row->name);
-	PUT_LIT(t, ",\"data\":");
-	put(t, row->data, row->data_len);
-	PUT_LIT(t, ",\"mode\":");
+	TEXT_PUT_LIT(t, ",\"data\":");
+	text_put(t, row->data, row->data_len);
+	TEXT_PUT_LIT(t, ",\"mode\":");
 	put_plain(t, row->mode);
-	PUT_LIT(t, ",\"target\":");
+	TEXT_PUT_LIT(t, ",\"target\":");
 	put_plain(t, row->target);
-	PUT_LIT(t, ",\"key\":");
+	TEXT_PUT_LIT(t, ",\"key\":");
 	put_escaped(t, row->key);
-	PUT_LIT(t, ",\"state\":");
+	TEXT_PUT_LIT(t, ",\"state\":");
 	put_plain(t, row->state);
-	PUT_LIT(t, ",\"attempts\":");
+	TEXT_PUT_LIT(t, ",\"attempts\":");
 	put_int(t, row->attempts);
-	PUT_LIT(t, ",\"created_at\":");
+	TEXT_PUT_LIT(t, ",\"created_at\":");
 	put_time(t, row->created_at);
-	PUT_LIT(t, ",\"expires_at\":");
+	TEXT_PUT_LIT(t, ",\"expires_at\":");
 	put_time(t, row->expires_at);
-	PUT_LIT(t, ",\"result\":");
+	TEXT_PUT_LIT(t, ",\"result\":");
 	if (row->result != NULL)
-		put(t, row->result, row->result_len);
+		text_put(t, row->result, row->result_len);
 	else
-		PUT_LIT(t, "null");
+		TEXT_PUT_LIT(t, "null");
 	if (with_lease) {
-		PUT_LIT(t, ",\"lease\":{\"token\":");
+		TEXT_PUT_LIT(t, ",\"lease\":{\"token\":");
 		put_plain(t, row->lease_token);
-		PUT_LIT(t, ",\"expires_at\":");
+		TEXT_PUT_LIT(t, ",\"expires_at\":");
 		put_time(t, row->lease_expires_at);
-		PUT_LIT(t, "}");
+		TEXT_PUT_LIT(t, "}");
 	}
-	PUT_LIT(t, "}");
+	TEXT_PUT_LIT(t, "}");
 }
 
 int channel_depth_json_append(void *array, const struct channel_depth *c)
@@ -244,7 +188,7 @@ int command_list_add(void *list, const struct command_row *row)
 {
 	struct command_list *l = list;
 
-	put(&l->text, l->count == 0 ? "[" : ",", 1);
+	text_put(&l->text, l->count == 0 ? "[" : ",", 1);
 	write_command(&l->text, row, l->with_lease);
 	l->count++;
 	l->last_id = row->id;
@@ -253,25 +197,30 @@ int command_list_add(void *list, const struct command_row *row)
 
 json_object *command_list_take(struct command_list *l)
 {
-	json_object *v;
+	char *text;
 
-	if (l->text.failed) {
+	if (l->count == 0 && !l->text.failed) {
 		text_free(&l->text);
-		return NULL;
-	}
-	if (l->count == 0)
 		return json_object_new_array();
-	PUT_LIT(&l->text, "]");
-	if (!text_finish(&l->text)) {
-		text_free(&l->text);
-		return NULL;
 	}
-	/* The node takes the buffer over. */
-	v = json_raw_take(l->text.buf);
-	l->text.buf = NULL;
-	text_free(&l->text);
+	TEXT_PUT_LIT(&l->text, "]");
 	l->count = 0;
-	return v;
+	/* The node takes the text over. */
+	return (text = text_take(&l->text)) != NULL ? json_raw_take(text) : NULL;
+}
+
+void command_list_put(struct text_buf *t, const struct command_list *l)
+{
+	if (l->text.failed) {
+		t->failed = 1;
+		return;
+	}
+	if (l->count == 0) {
+		TEXT_PUT_LIT(t, "[]");
+		return;
+	}
+	text_put(t, l->text.buf, l->text.len);
+	TEXT_PUT_LIT(t, "]");
 }
 
 void command_list_free(struct command_list *l)

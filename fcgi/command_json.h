@@ -6,6 +6,7 @@
 #include <json-c/json.h>
 
 #include "store.h"
+#include "text_buf.h"
 
 /* {"id","channel","name","data","mode","target","key","state","attempts",
  * "created_at","expires_at","result"}, plus "lease" {"token","expires_at"}
@@ -14,13 +15,6 @@ json_object *command_json(const struct command_row *row, int with_lease);
 
 /* An ISO-8601 string for ms, or JSON null for 0. */
 json_object *time_json(int64_t ms);
-
-/* A growing text on the heap. */
-struct text_buf {
-	char *buf;
-	size_t len, cap;
-	int failed;  /* memory ran out: the text is not to be used */
-};
 
 /* The commands of one answer, written as JSON text as the rows arrive: a
  * list is the hot path of reads, polls and claims, and one buffer for the
@@ -39,6 +33,9 @@ int command_list_add(void *list, const struct command_row *row);
 
 /* Returns the list as a JSON array node (yours), leaving it empty; NULL when memory ran out. */
 json_object *command_list_take(struct command_list *l);
+
+/* Appends the list to t as a JSON array, for answers written as text. */
+void command_list_put(struct text_buf *t, const struct command_list *l);
 
 void command_list_free(struct command_list *l);
 

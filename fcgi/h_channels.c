@@ -64,35 +64,28 @@ int h_consumers(struct ctx *ctx, const struct req *req, struct resp *resp)
  * names cannot hold any of them, so they go in as they are. */
 static int add_depth(void *arg, const struct channel_depth *c)
 {
-	struct metrics_text *t = arg;
+	struct text_buf *t = arg;
 
-	metrics_printf(t, "cmdrelay_channel_depth{channel=\"%s\",state=\"pending\"} %lld\n", c->name, (long long)c->pending);
-	metrics_printf(t, "cmdrelay_channel_depth{channel=\"%s\",state=\"leased\"} %lld\n", c->name, (long long)c->leased);
-	metrics_printf(t, "cmdrelay_channel_depth{channel=\"%s\",state=\"done\"} %lld\n", c->name, (long long)c->done);
-	metrics_printf(t, "cmdrelay_channel_depth{channel=\"%s\",state=\"dead\"} %lld\n", c->name, (long long)c->dead);
+	text_printf(t, "cmdrelay_channel_depth{channel=\"%s\",state=\"pending\"} %lld\n", c->name, (long long)c->pending);
+	text_printf(t, "cmdrelay_channel_depth{channel=\"%s\",state=\"leased\"} %lld\n", c->name, (long long)c->leased);
+	text_printf(t, "cmdrelay_channel_depth{channel=\"%s\",state=\"done\"} %lld\n", c->name, (long long)c->done);
+	text_printf(t, "cmdrelay_channel_depth{channel=\"%s\",state=\"dead\"} %lld\n", c->name, (long long)c->dead);
 	return 0;
 }
 
 int h_metrics(struct ctx *ctx, const struct req *req, struct resp *resp)
 {
-	struct metrics_text t = { NULL, 0, 0, 0 };
+	struct text_buf t = { 0 };
 	int rc;
 
 	if ((rc = query_none(req, resp)) != 0)
 		return rc;
 	metrics_render(&t);
-	metrics_printf(&t, "# HELP cmdrelay_channel_depth Commands per channel and state (dead: gave up after max_attempts).\n"
-	                   "# TYPE cmdrelay_channel_depth gauge\n");
+	text_printf(&t, "# HELP cmdrelay_channel_depth Commands per channel and state (dead: gave up after max_attempts).\n"
+	                "# TYPE cmdrelay_channel_depth gauge\n");
 	if ((rc = store_channels(ctx->st, req->now_ms, add_depth, &t)) != STORE_OK) {
-		free(t.buf);
+		text_free(&t);
 		return store_failure(ctx, resp, rc, "metrics");
 	}
-	if (t.failed) {
-		free(t.buf);
-		return resp_unavailable(resp, "out of memory");
-	}
-	resp->text = t.buf;
-	resp->content_type = "text/plain; version=0.0.4; charset=utf-8";
-	resp->status = 200;
-	return 200;
+	return resp_text(resp, 200, "text/plain; version=0.0.4; charset=utf-8", &t);
 }

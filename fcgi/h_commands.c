@@ -168,7 +168,7 @@ int h_read(struct ctx *ctx, const struct req *req, struct resp *resp)
 	static const char *const allowed[] = { "after", "limit", "wait", "consumer", NULL };
 	struct read_state r = { .after = 0, .limit = READ_LIMIT_MAX };
 	int64_t limit = READ_LIMIT_MAX, wait = 0;
-	json_object *reply, *list;
+	struct text_buf reply = { 0 };
 	int status;
 
 	if ((status = query_known(req, allowed, resp)) != 0 ||
@@ -197,14 +197,13 @@ int h_read(struct ctx *ctx, const struct req *req, struct resp *resp)
 	if (r.list.count > 0)
 		r.cursor = r.list.last_id;
 	metrics_delivered((int64_t)r.list.count);
-	if ((list = command_list_take(&r.list)) == NULL || (reply = json_object_new_object()) == NULL) {
-		json_object_put(list);
-		command_list_free(&r.list);
-		return resp_unavailable(resp, "out of memory");
-	}
-	json_object_object_add(reply, "commands", list);
-	json_object_object_add(reply, "cursor", json_object_new_int64(r.cursor));
-	return resp_json(resp, 200, reply);
+	TEXT_PUT_LIT(&reply, "{\"commands\":");
+	command_list_put(&reply, &r.list);
+	TEXT_PUT_LIT(&reply, ",\"cursor\":");
+	text_put_uint(&reply, (uint64_t)r.cursor);
+	TEXT_PUT_LIT(&reply, "}");
+	command_list_free(&r.list);
+	return resp_text(resp, 200, "application/json", &reply);
 }
 
 /* Parses the {id} of the route. */

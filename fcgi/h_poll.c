@@ -103,17 +103,20 @@ static int ignore_row(void *arg, const struct command_row *row)
 	return 0;
 }
 
-/* Applies the acks; those that no longer apply (cancelled, lease lapsed) are
- * left out of "acked" rather than failing the poll. */
+/* Applies the acks, appending the ids of those applied to acked ("1,2");
+ * those that no longer apply (cancelled, lease lapsed) are left out of it
+ * rather than failing the poll. */
 static int acks_apply(struct ctx *ctx, const char *consumer, const struct poll_ack *acks, size_t n, int64_t now,
-    json_object *acked, struct resp *resp)
+    struct text_buf *acked, struct resp *resp)
 {
 	for (size_t i = 0; i < n; i++) {
 		int rc = store_ack(ctx->st, ctx->channel, acks[i].id, consumer, acks[i].lease, acks[i].result, now,
 		    ignore_row, NULL);
 
 		if (rc == STORE_OK) {
-			json_object_array_add(acked, json_object_new_int64(acks[i].id));
+			if (acked->len > 0)
+				TEXT_PUT_LIT(acked, ",");
+			text_put_uint(acked, (uint64_t)acks[i].id);
 			metrics_acked(1);
 		} else if (rc != STORE_NOT_FOUND && rc != STORE_CONFLICT && rc != STORE_NEEDS_LEASE) {
 			return store_failure(ctx, resp, rc, "poll ack");
@@ -128,7 +131,8 @@ int h_poll(struct ctx *ctx, const struct req *req, struct resp *resp)
 	struct poll_ack acks[POLL_ACKS_MAX];
 	struct poll_state p = { .after = -1 };
 	int64_t wait = 0, claim = 0, lease = LEASE_DEFAULT_S;
-	json_object *body = NULL, *acked = NULL, *reply, *commands = NULL, *claims = NULL;
+	struct text_buf acked = { 0 }, reply = { 0 };
+	json_object *body = NULL;
 	size_t ack_count;
 	int status, present, rc, found = 0;
 
@@ -148,11 +152,7 @@ int h_poll(struct ctx *ctx, const struct req *req, struct resp *resp)
 	p.claim.consumer = p.consumer;
 	p.claim.max = (int)claim;
 	p.claim.lease_ms = lease * 1000;
-	if ((acked = json_object_new_array()) == NULL) {
-		status = resp_unavailable(resp, "out of memory");
-		goto out;
-	}
-	if ((status = acks_apply(ctx, p.consumer, acks, ack_count, req->now_ms, acked, resp)) != 0)
+	if ((status = acks_apply(ctx, p.consumer, acks, ack_count, req->now_ms, &acked, resp)) != 0)
 		goto out;
 	rc = store_consumer_seen(ctx->st, ctx->channel, p.consumer, &p.after, req->now_ms, PRESENCE_WRITE_MS);
 	if (rc != STORE_OK) {
@@ -167,22 +167,24 @@ int h_poll(struct ctx *ctx, const struct req *req, struct resp *resp)
 	if (p.commands.count > 0)
 		p.cursor = p.commands.last_id;
 	metrics_delivered((int64_t)(p.commands.count + p.claim.list.count));
-	if ((commands = command_list_take(&p.commands)) == NULL || (claims = command_list_take(&p.claim.list)) == NULL ||
-	    (reply = json_object_new_object()) == NULL) {
-		status = resp_unavailable(resp, "out of memory");
-		goto out;
-	}
-	json_object_object_add(reply, "acked", acked);
-	json_object_object_add(reply, "commands", commands);
-	json_object_object_add(reply, "claims", claims);
-	json_object_object_add(reply, "cursor", json_object_new_int64(p.cursor));
-	json_object_object_add(reply, "poll_after_ms", json_object_new_int(found || wait > 0 ? 0 : SHORT_POLL_AFTER_MS));
-	acked = commands = claims = NULL;
-	status = resp_json(resp, 200, reply);
+	TEXT_PUT_LIT(&reply, "{\"acked\":[");
+	if (acked.failed)
+		reply.failed = 1;
+	else if (acked.len > 0)
+		text_put(&reply, acked.buf, acked.len);
+	TEXT_PUT_LIT(&reply, "],\"commands\":");
+	command_list_put(&reply, &p.commands);
+	TEXT_PUT_LIT(&reply, ",\"claims\":");
+	command_list_put(&reply, &p.claim.list);
+	TEXT_PUT_LIT(&reply, ",\"cursor\":");
+	text_put_uint(&reply, (uint64_t)p.cursor);
+	TEXT_PUT_LIT(&reply, ",\"poll_after_ms\":");
+	text_put_uint(&reply, found || wait > 0 ? 0 : SHORT_POLL_AFTER_MS);
+	TEXT_PUT_LIT(&reply, "}");
+	status = resp_text(resp, 200, "application/json", &reply);
 out:
-	json_object_put(acked);
-	json_object_put(commands);
-	json_object_put(claims);
+	text_free(&acked);
+	text_free(&reply);
 	command_list_free(&p.commands);
 	command_list_free(&p.claim.list);
 	json_object_put(body);

@@ -10,6 +10,7 @@
 #include "conn.h"
 #include "json_body.h"
 #include "parse.h"
+#include "text_buf.h"
 #include "validate.h"
 
 static const char *reason_phrase(int status)
@@ -80,6 +81,21 @@ int resp_json(struct resp *resp, int status, json_object *body)
 	resp->body = body;
 	if (body == NULL)
 		return resp_unavailable(resp, "out of memory");
+	resp->status = status;
+	return status;
+}
+
+int resp_text(struct resp *resp, int status, const char *content_type, struct text_buf *t)
+{
+	char *text = text_take(t);
+
+	if (text == NULL)
+		return resp_unavailable(resp, "out of memory");
+	json_object_put(resp->body);
+	resp->body = NULL;
+	free(resp->text);
+	resp->text = text;
+	resp->content_type = content_type;
 	resp->status = status;
 	return status;
 }

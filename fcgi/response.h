@@ -6,6 +6,7 @@
 #include <stdbool.h>
 
 struct conn;
+struct text_buf;
 
 struct resp {
 	int status;
@@ -24,6 +25,10 @@ int resp_error(struct resp *resp, int status, const char *code, const char *fmt,
 
 /* Takes ownership of body (even when it is NULL: then answers 503). Returns status. */
 int resp_json(struct resp *resp, int status, json_object *body);
+
+/* Answers the text t (taking it over; one that ran out of memory answers 503).
+ * The hot answers are JSON written as text: content_type "application/json". */
+int resp_text(struct resp *resp, int status, const char *content_type, struct text_buf *t);
 
 /* Answers {"<name>": list} (taking list over; NULL, from a failed allocation, answers 503). Returns status. */
 int resp_list(struct resp *resp, int status, const char *name, json_object *list);

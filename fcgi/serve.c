@@ -5,6 +5,7 @@
 #include <netdb.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,9 +39,11 @@ struct server {
 	pthread_mutex_t accept_lock;
 	pthread_mutex_t count_lock;
 	pthread_cond_t all_done;
-	int total;      /* running worker threads */
-	int accepting;  /* of which waiting for a new request */
-	int stopping;
+	/* Changed under count_lock; atomic so that a request's way round the
+	 * worker loop can read them (and count itself accepting) without it. */
+	atomic_int total;      /* running worker threads */
+	atomic_int accepting;  /* of which waiting for a new request */
+	atomic_int stopping;
 };
 
 static struct server srv = {
@@ -77,6 +80,17 @@ static void before_wait(void)
 	pthread_mutex_unlock(&srv.count_lock);
 }
 
+/* Whether a thread beyond the base count should leave: another is free to accept. */
+static int spare_thread(void)
+{
+	int spare;
+
+	pthread_mutex_lock(&srv.count_lock);
+	spare = srv.total > srv.base_threads && srv.accepting > 0;
+	pthread_mutex_unlock(&srv.count_lock);
+	return spare;
+}
+
 static void *worker(void *arg)
 {
 	FCGX_Request request;
@@ -88,22 +102,14 @@ static void *worker(void *arg)
 	for (;;) {
 		int rc;
 
-		pthread_mutex_lock(&srv.count_lock);
 		/* A thread added for a long poll leaves when others are free to accept. */
-		if (srv.stopping || (srv.total > srv.base_threads && srv.accepting > 0)) {
-			pthread_mutex_unlock(&srv.count_lock);
+		if (srv.stopping || (srv.total > srv.base_threads && spare_thread()))
 			break;
-		}
 		srv.accepting++;
-		pthread_mutex_unlock(&srv.count_lock);
-
 		pthread_mutex_lock(&srv.accept_lock);
 		rc = FCGX_Accept_r(&request);
 		pthread_mutex_unlock(&srv.accept_lock);
-
-		pthread_mutex_lock(&srv.count_lock);
 		srv.accepting--;
-		pthread_mutex_unlock(&srv.count_lock);
 		if (rc < 0)
 			break;
 		conn_init_fcgi(&c, &request);

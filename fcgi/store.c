@@ -168,12 +168,13 @@ bool store_moved(struct store *st)
 	struct stat sb;
 	int moved = 0;
 
-	/* SQLite compares inode numbers only; a file system mounted anew from a
-	 * copy (a repaired disk) has the same ones, on another device. */
-	if (sqlite3_file_control(st->db, "main", SQLITE_FCNTL_HAS_MOVED, &moved) == SQLITE_OK && moved)
-		return true;
+	/* One stat a call (every request makes one): the file's identity,
+	 * device and inode, against what store_open recorded.  SQLite's own
+	 * test compares inode numbers only, which a file system mounted anew
+	 * from a copy (a repaired disk) has the same of, on another device;
+	 * it serves when nothing was recorded (an in-memory database). */
 	if (st->ino == 0)
-		return false; /* no file to compare (an in-memory database) */
+		return sqlite3_file_control(st->db, "main", SQLITE_FCNTL_HAS_MOVED, &moved) == SQLITE_OK && moved;
 	return stat(sqlite3_db_filename(st->db, "main"), &sb) == -1 || sb.st_dev != st->dev || sb.st_ino != st->ino;
 }
 
@@ -356,10 +357,17 @@ struct store *store_open(const char *path, char *why, size_t why_size)
 		sqlite3_wal_hook(st->db, store_wal_hook, NULL);
 	{
 		struct stat sb;
+		int moved = 0;
 
 		if (stat(sqlite3_db_filename(st->db, "main"), &sb) == 0) {
 			st->dev = sb.st_dev;
 			st->ino = sb.st_ino;
+		}
+		/* Should the file have been replaced between SQLite's open and that
+		 * stat, the identity recorded would be the wrong file's. */
+		if (sqlite3_file_control(st->db, "main", SQLITE_FCNTL_HAS_MOVED, &moved) == SQLITE_OK && moved) {
+			snprintf(why, why_size, "the database file %s was replaced while it was being opened", path);
+			goto fail;
 		}
 	}
 	return st;

@@ -84,13 +84,15 @@ struct store *store_pool_acquire(const char *path, char *why, size_t why_size)
 		pthread_cond_wait(&pool_returned, &pool_lock);
 	if (p->idle_count > 0) {
 		st = p->idle[--p->idle_count];
-		if (!store_moved(st)) {
-			lent_record(st, p);
-			pthread_mutex_unlock(&pool_lock);
+		lent_record(st, p);
+		pthread_mutex_unlock(&pool_lock);
+		/* A system call: not under the lock every request takes. */
+		if (!store_moved(st))
 			return st;
-		}
 		/* Its file was deleted or replaced (a restore from backup): it
 		 * would read stale data.  Its place goes to a fresh connection. */
+		pthread_mutex_lock(&pool_lock);
+		lent_take(st);
 		pthread_mutex_unlock(&pool_lock);
 		store_close(st);
 	} else {
