@@ -49,8 +49,13 @@ const char *const store_sql[STMT__COUNT] = {
 	[STMT_COMMAND_INSERT] =
 	    "INSERT INTO commands(channel, name, data, mode, target, dedup_key, max_attempts, created_at, expires_at)"
 	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+	/* COMMAND_COLUMNS in shape, without reading what a broadcast's row
+	 * cannot differ in: its channel and mode are the query's, and a
+	 * broadcast is never leased (so no lease, and no attempts limit to
+	 * judge one by).  The reads of polls are the hot path. */
 	[STMT_READ_BROADCAST] =
-	    "SELECT " COMMAND_COLUMNS " FROM commands"
+	    "SELECT id, ?1, name, data, 'broadcast', target, dedup_key, state, attempts, NULL, created_at,"
+	    " expires_at, NULL, NULL, NULL, result FROM commands"
 	    " WHERE channel = ?1 AND id > ?3 AND mode = 'broadcast' AND " LIVE
 	    " AND (target IS NULL OR target = ?4) ORDER BY id LIMIT ?5",
 	/* AUTOINCREMENT's counter: the newest id ever handed out, even if since deleted. */
