@@ -69,6 +69,16 @@ static int command_from_json(json_object *o, const char *prefix, struct new_comm
 	return 0;
 }
 
+int commands_reply(struct resp *resp, int status, const struct command_list *list)
+{
+	struct text_buf reply = { 0 };
+
+	TEXT_PUT_LIT(&reply, "{\"commands\":");
+	command_list_put(&reply, list);
+	TEXT_PUT_LIT(&reply, "}");
+	return resp_text(resp, status, "application/json", &reply);
+}
+
 int h_publish(struct ctx *ctx, const struct req *req, struct resp *resp)
 {
 	struct new_command *cmds = NULL;
@@ -134,7 +144,7 @@ int h_publish(struct ctx *ctx, const struct req *req, struct resp *resp)
 		metrics_published((int64_t)stored);
 		sweep_now_and_then(ctx, req->now_ms);
 	}
-	status = resp_list(resp, stored > 0 ? 201 : 200, "commands", command_list_take(&list));
+	status = commands_reply(resp, stored > 0 ? 201 : 200, &list);
 out:
 	command_list_free(&list);
 	json_object_put(body);

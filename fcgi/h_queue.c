@@ -59,7 +59,6 @@ int h_claims(struct ctx *ctx, const struct req *req, struct resp *resp)
 	static const char *const allowed[] = { "consumer", "max", "lease", "wait", NULL };
 	struct claim_state c = { .max = CLAIM_DEFAULT };
 	int64_t max = CLAIM_DEFAULT, lease = LEASE_DEFAULT_S, wait = 0;
-	struct text_buf reply = { 0 };
 	json_object *body = NULL;
 	int status, present;
 
@@ -78,10 +77,7 @@ int h_claims(struct ctx *ctx, const struct req *req, struct resp *resp)
 	if ((status = longpoll_run(ctx, resp, wait * 1000, claim_attempt, &c)) >= 400)
 		goto out;
 	metrics_delivered((int64_t)c.list.count);
-	TEXT_PUT_LIT(&reply, "{\"commands\":");
-	command_list_put(&reply, &c.list);
-	TEXT_PUT_LIT(&reply, "}");
-	status = resp_text(resp, 200, "application/json", &reply);
+	status = commands_reply(resp, 200, &c.list);
 out:
 	command_list_free(&c.list);
 	json_object_put(body);

@@ -27,6 +27,9 @@ typedef int handler_fn(struct ctx *ctx, const struct req *req, struct resp *resp
 /* Maps a failed store call to the client's answer (503 and the like) and logs it. */
 int store_failure(struct ctx *ctx, struct resp *resp, int store_rc, const char *doing);
 
+/* Answers {"commands": [...]}, the list written as text (h_commands.c). */
+int commands_reply(struct resp *resp, int status, const struct command_list *list);
+
 /* Shared by the queue and poll handlers (h_queue.c). */
 struct claim_state {
 	const char *consumer;

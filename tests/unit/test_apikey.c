@@ -30,6 +30,19 @@ static void test_tokens(void)
 	strcpy(b, a);
 	b[10] = '+';
 	ok(!key_token_well_formed(b), "a token with a character outside base64url is not");
+	{
+		int wrong = 0;
+
+		/* Every byte in one place: well formed exactly for the 64 of base64url. */
+		for (int c = 1; c < 256; c++) {
+			strcpy(b, a);
+			b[20] = (char)c;
+			if (key_token_well_formed(b) != (strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+			                                         "0123456789-_", c) != NULL))
+				wrong++;
+		}
+		ok(wrong == 0, "each of the 255 bytes is judged by the base64url alphabet (%d judged wrongly)", wrong);
+	}
 	strcpy(b, a);
 	b[0] = 'C';
 	ok(!key_token_well_formed(b), "the prefix is case-sensitive");
