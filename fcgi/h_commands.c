@@ -191,7 +191,10 @@ int h_read(struct ctx *ctx, const struct req *req, struct resp *resp)
 		return resp_error(resp, 400, "invalid_request", "consumer must be 1 to %d bytes of [A-Za-z0-9._:-]",
 		    CONSUMER_MAX);
 	r.limit = (int)limit;
-	if ((status = store_clamp_cursor(ctx->st, &r.after)) != STORE_OK)
+	/* Without a wait, the cursor's clamp and the read come from one snapshot
+	 * (see h_poll on why not with one). */
+	if ((status = wait > 0 ? STORE_OK : store_snapshot_begin(ctx->st)) != STORE_OK ||
+	    (status = store_clamp_cursor(ctx->st, &r.after)) != STORE_OK)
 		return store_failure(ctx, resp, status, "read cursor");
 	r.cursor = r.after;
 	command_list_init(&r.list, 0);

@@ -154,7 +154,13 @@ int h_poll(struct ctx *ctx, const struct req *req, struct resp *resp)
 	p.claim.lease_ms = lease * 1000;
 	if ((status = acks_apply(ctx, p.consumer, acks, ack_count, req->now_ms, &acked, resp)) != 0)
 		goto out;
-	rc = store_consumer_seen(ctx->st, ctx->channel, p.consumer, &p.after, req->now_ms, PRESENCE_WRITE_MS);
+	/* A poll that does not wait reads the consumer's row and the commands
+	 * after its cursor from one snapshot (until the connection goes back to
+	 * the pool).  One that may wait must not: longpoll_run notes the
+	 * publishes' generation before it looks, and a snapshot taken before
+	 * that could miss a publish the generation already counts. */
+	if ((rc = wait > 0 ? STORE_OK : store_snapshot_begin(ctx->st)) == STORE_OK)
+		rc = store_consumer_seen(ctx->st, ctx->channel, p.consumer, &p.after, req->now_ms, PRESENCE_WRITE_MS);
 	if (rc != STORE_OK) {
 		status = store_failure(ctx, resp, rc, "poll presence");
 		goto out;

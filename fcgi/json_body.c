@@ -1,12 +1,22 @@
 #include "json_body.h"
 
 #include <json-c/printbuf.h>
+#include <locale.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "validate.h"
+
+void json_thread_init(void)
+{
+	/* newlocale(LC_ALL_MASK, "C", 0) returns the C locale object itself, allocating nothing. */
+	locale_t c = newlocale(LC_ALL_MASK, "C", (locale_t)0);
+
+	if (c != (locale_t)0)
+		uselocale(c);
+}
 
 /* Checks every number in v.  json-c accepts a few tokens that are not JSON
  * ("NaN", "1.") and keeps a parsed double's source text for output, so a

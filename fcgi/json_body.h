@@ -10,6 +10,13 @@
 /* The largest integer a Luau number (an IEEE double) holds exactly. */
 #define JSON_MAX_SAFE_INT 9007199254740992LL
 
+/* Sets the calling thread to glibc's C locale object.  json-c switches to
+ * the C numeric locale around every parse (duplocale, newlocale, freelocale:
+ * allocations and glibc's process-wide locale lock, which 32 threads parsing
+ * at once queue on); from the C locale object all three return at once.
+ * Every thread that parses calls it first; the relay uses no other locale. */
+void json_thread_init(void);
+
 /* Parses body[0..len) (body[len] must be '\0') as one JSON value: strict syntax,
  * valid UTF-8, at most JSON_MAX_DEPTH levels, finite numbers, integers within
  * +-2^53.  Returns the value (yours to json_object_put), or NULL with a short

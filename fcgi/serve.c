@@ -17,6 +17,7 @@
 
 #include "app.h"
 #include "conn.h"
+#include "json_body.h"
 #include "log.h"
 #include "parse.h"
 #include "settings.h"
@@ -97,6 +98,7 @@ static void *worker(void *arg)
 	struct conn c;
 
 	(void)arg;
+	json_thread_init();
 	if (FCGX_InitRequest(&request, srv.fd, 0) != 0)
 		goto out;
 	for (;;) {
@@ -193,6 +195,7 @@ int serve_cgi(const struct settings *s)
 	extern char **environ;
 	struct conn c;
 
+	json_thread_init();
 	conn_init_cgi(&c, environ);
 	app_handle(s, &c);
 	fflush(stdout);

@@ -96,9 +96,24 @@ enum store_rc store_exec(sqlite3_stmt *s)
 	return store_rc_from(rc);
 }
 
-enum store_rc store_begin_read(struct store *st)
+enum store_rc store_snapshot_begin(struct store *st)
 {
-	return store_exec(store_stmt(st, STMT_BEGIN));
+	enum store_rc rc;
+
+	if (!sqlite3_get_autocommit(st->db))
+		return STORE_OK; /* already inside a transaction */
+	if ((rc = store_exec(store_stmt(st, STMT_BEGIN))) == STORE_OK)
+		st->snapshot = 1;
+	return rc;
+}
+
+void store_snapshot_end(struct store *st)
+{
+	if (!st->snapshot)
+		return;
+	st->snapshot = 0;
+	if (!sqlite3_get_autocommit(st->db) && store_exec(store_stmt(st, STMT_COMMIT)) != STORE_OK)
+		(void)store_exec(store_stmt(st, STMT_ROLLBACK));
 }
 
 /* Writers of one process queue on this mutex rather than in SQLite's busy
@@ -134,6 +149,8 @@ enum store_rc store_begin_write(struct store *st)
 	int64_t left_ms;
 	enum store_rc rc;
 
+	/* A write sees the newest data, not a reader's snapshot. */
+	store_snapshot_end(st);
 	/* The busy timeout bounds the whole wait, in this queue and in SQLite's
 	 * busy handler together: while another process holds the lock, each
 	 * writer queued here must not wait a busy timeout of its own in turn. */

@@ -49,6 +49,14 @@ void store_checkpointer_stop(void);
 int store_schema_version(struct store *st);
 int store_schema_latest(void);
 
+/* Lets the reads that follow, up to store_snapshot_end(), share one read
+ * transaction (one snapshot of the database) instead of a transaction each:
+ * beginning one takes SQLite's lock on the shared WAL index, which the
+ * threads of a busy process queue on.  A write in between ends it first,
+ * and so does returning the connection to the pool. */
+enum store_rc store_snapshot_begin(struct store *st);
+void store_snapshot_end(struct store *st);
+
 /* Returns true when the database file this connection has open is no longer
  * the one at its path (deleted, or replaced by another): reads would be stale
  * and writes lost, so the connection is good for nothing but closing. */

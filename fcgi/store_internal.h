@@ -14,6 +14,7 @@ struct store {
 	sqlite3 *db;
 	sqlite3_stmt *stmts[STMT__COUNT]; /* prepared on first use, kept for the connection's life */
 	int writing;                      /* holds the process's write lock (store_begin_write) */
+	int snapshot;                     /* inside store_snapshot_begin's read transaction */
 	dev_t dev;                        /* the file at the path when it was opened (store_moved) */
 	ino_t ino;
 };
@@ -23,8 +24,6 @@ sqlite3_stmt *store_stmt(struct store *st, enum stmt id);
 
 /* Maps an SQLite result code onto the store's. */
 enum store_rc store_rc_from(int sqlite_rc);
-
-enum store_rc store_begin_read(struct store *st);
 
 /* The process's write lock, which store_begin_write takes and the commit or
  * rollback gives back: the checkpointer holds it to restart the WAL.

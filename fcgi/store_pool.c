@@ -119,6 +119,7 @@ void store_pool_release(struct store *st, int broken)
 
 	if (st == NULL)
 		return;
+	store_snapshot_end(st);
 	pthread_mutex_lock(&pool_lock);
 	p = lent_take(st);
 	if (p == NULL || broken || p->idle_count == POOL_MAX_IDLE) {

@@ -1,6 +1,7 @@
 #include "waiters.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,7 +13,9 @@
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t changed = PTHREAD_COND_INITIALIZER;   /* generation moved, or shutdown */
 static pthread_cond_t wanted = PTHREAD_COND_INITIALIZER;    /* someone started waiting */
-static uint64_t generation;
+/* Moved under the lock (so a waiter checking it under the lock cannot miss
+ * a move), read without it by every read and poll before it looks. */
+static _Atomic uint64_t generation;
 static int waiting;
 static int stopping;
 static int watcher_started;
@@ -22,12 +25,7 @@ static void (*hook_after)(void);
 
 uint64_t waiters_generation(void)
 {
-	uint64_t g;
-
-	pthread_mutex_lock(&lock);
-	g = generation;
-	pthread_mutex_unlock(&lock);
-	return g;
+	return generation;
 }
 
 void waiters_notify(void)

@@ -228,5 +228,21 @@ def an_invalid_ack_in_a_poll_applies_none_of_them(relay):
     check(got["state"] == "leased", "the valid ack was not applied either", got)
 
 
+@test
+def polls_and_reads_leave_no_read_transaction_open(relay):
+    # A poll that does not wait (and a read) look from one snapshot; it must
+    # end with the request, or the pooled connection would pin the WAL: a
+    # checkpoint could never copy it all, nor start it over.
+    ch = fresh_channel()
+    a = publish_one(relay, ch, name="a")
+    poll(relay, ch, consumer="new-one")           # the presence write ends the snapshot
+    r = poll(relay, ch, consumer="new-one")       # a pure read now: the snapshot lasts the request
+    check(r["cursor"] == a["id"], "cursor", r)
+    got = relay.get("/v1/channels/%s/commands?after=%d" % (ch, a["id"] - 1))
+    check(got.status == 200 and names(got.json["commands"]) == ["a"], "read", got)
+    busy, log, copied = relay.sql("PRAGMA wal_checkpoint(TRUNCATE)").strip().split("|")
+    check(busy == "0", "no reader left in the WAL: a TRUNCATE checkpoint completes", busy, log, copied)
+
+
 if __name__ == "__main__":
     run(lambda: Relay())
