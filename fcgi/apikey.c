@@ -1,67 +1,26 @@
 #include "apikey.h"
 
-#include <errno.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/random.h>
 
 #include "parse.h"
 
-static const char base64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-/* RFC 4648, section 5, without padding.  out holds 4 * ceil(len / 3) + 1 bytes. */
-static size_t base64url_encode(const unsigned char *in, size_t len, char *out)
-{
-	size_t o = 0, i;
-
-	for (i = 0; i + 2 < len; i += 3) {
-		unsigned long v = (unsigned long)in[i] << 16 | (unsigned long)in[i + 1] << 8 | in[i + 2];
-
-		out[o++] = base64url[v >> 18 & 63];
-		out[o++] = base64url[v >> 12 & 63];
-		out[o++] = base64url[v >> 6 & 63];
-		out[o++] = base64url[v & 63];
-	}
-	if (len - i == 1) {
-		out[o++] = base64url[in[i] >> 2];
-		out[o++] = base64url[(in[i] & 3) << 4];
-	} else if (len - i == 2) {
-		unsigned long v = (unsigned long)in[i] << 8 | in[i + 1];
-
-		out[o++] = base64url[v >> 10 & 63];
-		out[o++] = base64url[v >> 4 & 63];
-		out[o++] = base64url[(v & 15) << 2];
-	}
-	out[o] = '\0';
-	return o;
-}
-
-int key_token_new(char token[KEY_TOKEN_SIZE])
+void key_token_new(char token[KEY_TOKEN_SIZE])
 {
 	unsigned char random[KEY_RANDOM_BYTES];
-	size_t got = 0;
 
-	/* getrandom(2) without flags blocks only until the pool is first
-	 * initialised at boot, and never returns short for 256 bytes or less;
-	 * the loop is for EINTR and for the letter of the interface. */
-	while (got < sizeof(random)) {
-		ssize_t n = getrandom(random + got, sizeof(random) - got, 0);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		got += (size_t)n;
-	}
+	_Static_assert(KEY_TOKEN_SIZE - KEY_TOKEN_PREFIX_LEN ==
+	        sodium_base64_ENCODED_LEN(KEY_RANDOM_BYTES, sodium_base64_VARIANT_URLSAFE_NO_PADDING),
+	    "a token is its prefix and its random bytes in base64url");
+	randombytes_buf(random, sizeof(random));
 	memcpy(token, KEY_TOKEN_PREFIX, KEY_TOKEN_PREFIX_LEN);
-	base64url_encode(random, sizeof(random), token + KEY_TOKEN_PREFIX_LEN);
-	explicit_bzero(random, sizeof(random));
-	return 0;
+	sodium_bin2base64(token + KEY_TOKEN_PREFIX_LEN, KEY_TOKEN_SIZE - KEY_TOKEN_PREFIX_LEN, random, sizeof(random),
+	    sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+	sodium_memzero(random, sizeof(random));
 }
 
-/* The alphabet of base64url above, tested by ranges: a strchr a character
+/* The base64url alphabet (RFC 4648, section 5), tested by ranges: a strchr a character
  * was a percent of every keyed request. */
 static bool is_base64url(char c)
 {

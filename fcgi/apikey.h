@@ -30,9 +30,9 @@ enum key_scope {
 	SCOPE_ADMIN = 1 << 2,
 };
 
-/* Makes a new token from the kernel's CSPRNG.  Returns 0, or -1 (errno set)
- * when no randomness could be had: then there is no token, never a weak one. */
-int key_token_new(char token[KEY_TOKEN_SIZE]);
+/* Makes a new token from libsodium's CSPRNG (getrandom(2) underneath), which
+ * ends the process rather than ever hand out a weak one. */
+void key_token_new(char token[KEY_TOKEN_SIZE]);
 
 /* Returns true when token has the shape of one key_token_new makes.  Anything
  * else cannot be a key, and is refused without a look at the database. */

@@ -17,7 +17,8 @@ static void test_tokens(void)
 {
 	char a[KEY_TOKEN_SIZE], b[KEY_TOKEN_SIZE];
 
-	ok(key_token_new(a) == 0 && key_token_new(b) == 0, "key_token_new makes tokens");
+	key_token_new(a);
+	key_token_new(b);
 	ok(strlen(a) == KEY_TOKEN_LEN && strncmp(a, "crk_", 4) == 0, "a token is crk_ and 43 characters: %s", "(not shown)");
 	ok(strspn(a + 4, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") == 43,
 	    "the random part is base64url");
