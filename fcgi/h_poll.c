@@ -156,7 +156,9 @@ int h_poll(struct ctx *ctx, const struct req *req, struct resp *resp)
 		goto out;
 	/* A poll that does not wait reads the consumer's row and the commands
 	 * after its cursor from one snapshot (until the connection goes back to
-	 * the pool).  One that may wait must not: longpoll_run notes the
+	 * the pool), unless presence is due to be written: the write ends the
+	 * snapshot, and the read then runs on its own.  One that may wait must
+	 * not take a snapshot: longpoll_run notes the
 	 * publishes' generation before it looks, and a snapshot taken before
 	 * that could miss a publish the generation already counts. */
 	if ((rc = wait > 0 ? STORE_OK : store_snapshot_begin(ctx->st)) == STORE_OK)

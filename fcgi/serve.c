@@ -40,8 +40,8 @@ struct server {
 	pthread_mutex_t accept_lock;
 	pthread_mutex_t count_lock;
 	pthread_cond_t all_done;
-	/* Changed under count_lock; atomic so that a request's way round the
-	 * worker loop can read them (and count itself accepting) without it. */
+	/* total and stopping change under count_lock, accepting without it;
+	 * atomic, so that a request's way round the worker loop needs no lock. */
 	atomic_int total;      /* running worker threads */
 	atomic_int accepting;  /* of which waiting for a new request */
 	atomic_int stopping;

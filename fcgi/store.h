@@ -52,8 +52,9 @@ int store_schema_latest(void);
 /* Lets the reads that follow, up to store_snapshot_end(), share one read
  * transaction (one snapshot of the database) instead of a transaction each:
  * beginning one takes SQLite's lock on the shared WAL index, which the
- * threads of a busy process queue on.  A write in between ends it first,
- * and so does returning the connection to the pool. */
+ * threads of a busy process queue on.  Every write ends it first (through
+ * store_begin_write, or by calling store_snapshot_end before a write in
+ * autocommit), and so does returning the connection to the pool. */
 enum store_rc store_snapshot_begin(struct store *st);
 void store_snapshot_end(struct store *st);
 

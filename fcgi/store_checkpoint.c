@@ -106,7 +106,8 @@ static int restart_wal(sqlite3 *db)
 	}
 	sqlite3_busy_timeout(db, STORE_BUSY_TIMEOUT_MS);
 	if (rc == SQLITE_OK) {
-		/* No commit of this process ran since: none can have signalled. */
+		/* No commit through store_begin_write ran since, and any other
+		 * (a key's last use) is too small to signal: none has signalled. */
 		pthread_mutex_lock(&lock);
 		wal_pages = 0;
 		pthread_mutex_unlock(&lock);
@@ -120,7 +121,7 @@ static int restart_wal(sqlite3 *db)
 static void *checkpointer(void *arg)
 {
 	sqlite3 *db = NULL;
-	int restart_at = CHECKPOINT_RESTART_PAGES;
+	int restart_at = CHECKPOINT_RESTART_PAGES, last_pages = 0;
 
 	(void)arg;
 	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
@@ -150,7 +151,11 @@ static void *checkpointer(void *arg)
 			pages = wal_pages;
 			pthread_mutex_unlock(&lock);
 			/* A restart that found readers staying is not tried again
-			 * at every commit, only once the WAL has grown as much again. */
+			 * at every commit, only once the WAL has grown as much again,
+			 * or has started over by itself since. */
+			if (pages < last_pages)
+				restart_at = CHECKPOINT_RESTART_PAGES;
+			last_pages = pages;
 			if (pages >= restart_at)
 				restart_at = restart_wal(db) ? CHECKPOINT_RESTART_PAGES : pages + CHECKPOINT_RESTART_PAGES;
 		}
