@@ -111,6 +111,22 @@ int main(void)
 	    "numbers keep their source text and '/' stays unescaped");
 	json_object_put(v);
 
+	/* A thread's tokener is reused: what a body cut short or malformed
+	 * left behind must not reach the next one. */
+	{
+		static const char *const broken[] = { "{\"a\":\"unterminated", "[1,2", "{\"k\":12.", "[\"\\u00", "{\"a\"",
+			"[[[[", "tru" };
+		int clean = 1;
+
+		for (size_t i = 0; i < sizeof(broken) / sizeof(broken[0]); i++) {
+			ok(!parses(broken[i]), "a body cut short is refused: %s", broken[i]);
+			v = json_body_parse("{\"x\":\"y\",\"n\":7}", 15, why, sizeof(why), &is_null);
+			clean &= v != NULL && strcmp(json_text(v, &len), "{\"x\":\"y\",\"n\":7}") == 0;
+			json_object_put(v);
+		}
+		ok(clean, "and the next body parses as it would have on its own");
+	}
+
 	v = json_object_new_object();
 	json_object_object_add(v, "raw", json_raw_new("[1,{\"b\":2}]", 11));
 	ok(strcmp(json_text(v, &len), "{\"raw\":[1,{\"b\":2}]}") == 0, "json_raw_new embeds text verbatim");
