@@ -4,7 +4,8 @@
 #   1. a -Werror build and `make check`, and the fully static build
 #      (--enable-static-binary) with its CGI tests and a short benchmark run;
 #   2. an AddressSanitizer + UndefinedBehaviorSanitizer build and `make check`
-#      (a sanitizer report anywhere, the relay's log included, fails a test);
+#      (a sanitizer report anywhere, the relay's log included, fails a test),
+#      and a ThreadSanitizer build and `make check` likewise;
 #   2b. a clang libFuzzer build: each fuzz target for FUZZ_TIME s (60), and the
 #      crash-safety test for CMDRELAY_KILL_SECONDS (120) of SIGKILLs;
 #   3. `make distcheck` (the tarball builds, tests and installs on its own).
@@ -13,7 +14,7 @@
 # result to show for it, counts as failed.  Skipped results count as neither
 # and are reported on a line of their own.  Exits non-zero on any failure.
 #
-# Builds go in build/test/ (gcc, asan); their test logs stay there.
+# Builds go in build/test/ (gcc, static, asan, tsan, fuzz); their test logs stay there.
 set -uo pipefail
 
 cd "$(dirname "$0")/.."
@@ -146,6 +147,14 @@ ASAN_OPTIONS=halt_on_error=1:detect_leaks=1:detect_stack_use_after_return=1:stri
 	skip_tests=tests/blackbox/test_valgrind.py \
 	build_and_check asan \
 	CFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -g -O1"
+
+# 2a. ThreadSanitizer.  Workers, the checkpoint thread, the long-poll
+# watcher and the group commit share locks and atomics; a data race reported
+# anywhere (the relay's log included) fails a test, as other sanitizers do.
+TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+	skip_tests=tests/blackbox/test_valgrind.py \
+	build_and_check tsan \
+	CFLAGS="-fsanitize=thread -fno-omit-frame-pointer -g -O1"
 
 # 2b. Fuzzing and the long crash-safety run (issue 8): a clang build with
 # libFuzzer, ASan and UBSan fuzzes each target for FUZZ_TIME seconds, and

@@ -32,7 +32,7 @@ APACHE_MODULES = "/usr/lib/apache2/modules"
 
 # What AddressSanitizer, LeakSanitizer and UBSan print when a sanitized build
 # (scripts/test.sh) finds a fault; a relay's log must never hold one.
-SANITIZER_REPORT = re.compile(r"ERROR: \w+Sanitizer|runtime error:|Sanitizer:DEADLYSIGNAL")
+SANITIZER_REPORT = re.compile(r"ERROR: \w+Sanitizer|WARNING: ThreadSanitizer|runtime error:|Sanitizer:DEADLYSIGNAL")
 
 
 def sqlite3_cli(db, query):
