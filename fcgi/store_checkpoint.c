@@ -74,7 +74,7 @@ static int restart_busy(void *arg, int count)
 	struct timespec now, pause = { 0, 200000 };
 
 	(void)count;
-	clock_gettime(CLOCK_MONOTONIC, &now);
+	clock_gettime(CLOCK_REALTIME, &now); /* store_deadline's clock */
 	if (now.tv_sec > deadline->tv_sec || (now.tv_sec == deadline->tv_sec && now.tv_nsec >= deadline->tv_nsec))
 		return 0;
 	nanosleep(&pause, NULL);
@@ -96,10 +96,7 @@ static int restart_wal(sqlite3 *db)
 	 * attempt is waiting for, until the attempt gives up; its new snapshot is
 	 * the newest, so the next attempt does not wait for it. */
 	for (attempt = 0; attempt < CHECKPOINT_RESTART_ATTEMPTS; attempt++) {
-		clock_gettime(CLOCK_MONOTONIC, &deadline);
-		deadline.tv_nsec += CHECKPOINT_RESTART_WAIT_MS * 1000000L;
-		deadline.tv_sec += deadline.tv_nsec / 1000000000L;
-		deadline.tv_nsec %= 1000000000L;
+		store_deadline(&deadline, CHECKPOINT_RESTART_WAIT_MS);
 		rc = sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_RESTART, NULL, NULL);
 		if (rc != SQLITE_BUSY)
 			break;
