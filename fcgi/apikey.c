@@ -6,10 +6,18 @@
 
 #include "parse.h"
 
-void key_token_new(char token[KEY_TOKEN_SIZE])
+int key_token_new(char token[KEY_TOKEN_SIZE])
 {
 	unsigned char random[KEY_RANDOM_BYTES];
 
+	/* Only here does the relay need sodium_init(): hashing, comparing and
+	 * base64 are plain C in libsodium, with no implementation picked at
+	 * run time.  sodium_init() probes the CPU with cpuid, which traps to
+	 * the hypervisor on a virtual machine: 20 us of every CGI request when
+	 * main() called it (docs/performance.md).  It is idempotent and
+	 * thread-safe. */
+	if (sodium_init() < 0)
+		return -1;
 	_Static_assert(KEY_TOKEN_SIZE - KEY_TOKEN_PREFIX_LEN ==
 	        sodium_base64_ENCODED_LEN(KEY_RANDOM_BYTES, sodium_base64_VARIANT_URLSAFE_NO_PADDING),
 	    "a token is its prefix and its random bytes in base64url");
@@ -18,6 +26,7 @@ void key_token_new(char token[KEY_TOKEN_SIZE])
 	sodium_bin2base64(token + KEY_TOKEN_PREFIX_LEN, KEY_TOKEN_SIZE - KEY_TOKEN_PREFIX_LEN, random, sizeof(random),
 	    sodium_base64_VARIANT_URLSAFE_NO_PADDING);
 	sodium_memzero(random, sizeof(random));
+	return 0;
 }
 
 /* The base64url alphabet (RFC 4648, section 5), tested by ranges: a strchr a character

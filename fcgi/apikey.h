@@ -31,8 +31,9 @@ enum key_scope {
 };
 
 /* Makes a new token from libsodium's CSPRNG (getrandom(2) underneath), which
- * ends the process rather than ever hand out a weak one. */
-void key_token_new(char token[KEY_TOKEN_SIZE]);
+ * ends the process rather than ever hand out a weak one.  Returns 0, or -1
+ * when libsodium cannot be initialised. */
+int key_token_new(char token[KEY_TOKEN_SIZE]);
 
 /* Returns true when token has the shape of one key_token_new makes.  Anything
  * else cannot be a key, and is refused without a look at the database. */

@@ -123,7 +123,8 @@ static int key_create(struct settings *s, int argc, char **argv)
 		return cli_error(CLI_USAGE, "key create needs at least one --scope: publish, consume or admin");
 	if (key_channels_normalize(channels_arg, channels, sizeof(channels), why, sizeof(why)) == -1)
 		return cli_error(CLI_USAGE, "--channels: %s", why);
-	key_token_new(token);
+	if (key_token_new(token) == -1)
+		return cli_error(CLI_FAILED, "cannot initialise libsodium to make a key");
 	if (key_token_hash(token, hash) == -1) {
 		explicit_bzero(token, sizeof(token));
 		return cli_error(CLI_FAILED, "cannot compute SHA-256 with libsodium");

@@ -7,7 +7,6 @@
 #include <fcgiapp.h>
 #include <pthread.h>
 #include <signal.h>
-#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -164,11 +163,6 @@ int main(int argc, char **argv)
 	const char *env_db = getenv("CMDRELAY_DB");
 	int i;
 
-	/* Before any thread starts: libsodium picks its implementations once. */
-	if (sodium_init() < 0) {
-		fprintf(stderr, "cmdrelay: cannot initialise libsodium\n");
-		return 1;
-	}
 	if (store_library_init() != 0) {
 		fprintf(stderr, "cmdrelay: cannot configure SQLite\n");
 		return 1;
