@@ -30,13 +30,21 @@ struct verified_key {
 /* Keys verified in the last AUTH_CACHE_MS, direct-mapped by the first bytes
  * of their hash (uniformly spread: SHA-256 output).  A collision simply
  * costs the newcomer a lookup.  Only good keys are kept: an unknown token
- * is looked up every time, which is one index probe. */
+ * is looked up every time, which is one index probe.
+ *
+ * A key belongs to one database, and one process may serve several (the
+ * CMDRELAY_DB FastCGI parameter, one per site): a slot holds the path of the
+ * database that verified it, and serves only requests for that database.
+ * A request whose path is longer than a slot holds is never served from
+ * the cache. */
 #define AUTH_CACHE_SLOTS 64
+#define AUTH_CACHE_PATH_SIZE 256
 
 struct cache_slot {
 	unsigned char hash[KEY_HASH_LEN];
 	int64_t verified_at;  /* monotonic ms; 0: empty */
 	struct verified_key key;
+	char db_path[AUTH_CACHE_PATH_SIZE];
 };
 
 static struct cache_slot cache[AUTH_CACHE_SLOTS];
@@ -57,7 +65,7 @@ static struct cache_slot *slot_of(const unsigned char hash[KEY_HASH_LEN])
 	return &cache[(hash[0] | (unsigned)hash[1] << 8) % AUTH_CACHE_SLOTS];
 }
 
-static bool cache_get(const unsigned char hash[KEY_HASH_LEN], struct verified_key *key)
+static bool cache_get(const char *db_path, const unsigned char hash[KEY_HASH_LEN], struct verified_key *key)
 {
 	struct cache_slot *s = slot_of(hash);
 	int64_t now = monotonic_ms();
@@ -65,30 +73,35 @@ static bool cache_get(const unsigned char hash[KEY_HASH_LEN], struct verified_ke
 
 	pthread_mutex_lock(&cache_lock);
 	hit = s->verified_at != 0 && now - s->verified_at < AUTH_CACHE_MS &&
-	    sodium_memcmp(s->hash, hash, KEY_HASH_LEN) == 0;
+	    sodium_memcmp(s->hash, hash, KEY_HASH_LEN) == 0 && strcmp(s->db_path, db_path) == 0;
 	if (hit)
 		*key = s->key;
 	pthread_mutex_unlock(&cache_lock);
 	return hit;
 }
 
-static void cache_put(const unsigned char hash[KEY_HASH_LEN], const struct verified_key *key, int64_t verified_at)
+static void cache_put(const char *db_path, const unsigned char hash[KEY_HASH_LEN], const struct verified_key *key,
+    int64_t verified_at)
 {
 	struct cache_slot *s = slot_of(hash);
+	size_t len = strlen(db_path);
 
+	if (len >= sizeof(s->db_path))
+		return;
 	pthread_mutex_lock(&cache_lock);
 	memcpy(s->hash, hash, KEY_HASH_LEN);
+	memcpy(s->db_path, db_path, len + 1);
 	s->key = *key;
 	s->verified_at = verified_at;
 	pthread_mutex_unlock(&cache_lock);
 }
 
-static void cache_drop(const unsigned char hash[KEY_HASH_LEN])
+static void cache_drop(const char *db_path, const unsigned char hash[KEY_HASH_LEN])
 {
 	struct cache_slot *s = slot_of(hash);
 
 	pthread_mutex_lock(&cache_lock);
-	if (sodium_memcmp(s->hash, hash, KEY_HASH_LEN) == 0)
+	if (sodium_memcmp(s->hash, hash, KEY_HASH_LEN) == 0 && strcmp(s->db_path, db_path) == 0)
 		s->verified_at = 0;
 	pthread_mutex_unlock(&cache_lock);
 }
@@ -147,17 +160,17 @@ static int key_verify(const struct ctx *ctx, const unsigned char hash[KEY_HASH_L
 		log_msg("key lookup failed: %s (%s)", store_rc_name(rc), store_errmsg(st));
 	store_pool_release(st, rc != STORE_OK && rc != STORE_NOT_FOUND);
 	if (rc == STORE_NOT_FOUND) {
-		cache_drop(hash);
+		cache_drop(ctx->db_path, hash);
 		return unauthorized(resp, "unknown API key");
 	}
 	if (rc != STORE_OK)
 		return rc == STORE_BUSY ? resp_unavailable(resp, "the database is busy")
 		                        : resp_unavailable(resp, "the database failed");
 	if (key->revoked_at != 0) {
-		cache_drop(hash);
+		cache_drop(ctx->db_path, hash);
 		return unauthorized(resp, "this API key has been revoked");
 	}
-	cache_put(hash, key, checked_at);
+	cache_put(ctx->db_path, hash, key, checked_at);
 	return 0;
 }
 
@@ -214,7 +227,7 @@ int auth_check(const struct ctx *ctx, const struct req *req, int r, struct resp 
 	explicit_bzero(token_buf, sizeof(token_buf));
 	if (status == -1)
 		return resp_unavailable(resp, "cannot check the API key");
-	if (!cache_get(hash, &key) && (status = key_verify(ctx, hash, req->now_ms, &key, resp)) != 0)
+	if (!cache_get(ctx->db_path, hash, &key) && (status = key_verify(ctx, hash, req->now_ms, &key, resp)) != 0)
 		return status;
 	if (key.expires_at != 0 && key.expires_at <= req->now_ms)
 		return unauthorized(resp, "this API key has expired");

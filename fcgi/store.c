@@ -375,8 +375,10 @@ struct store *store_open(const char *path, char *why, size_t why_size)
 	}
 	if (migrate(st->db, why, why_size) == -1)
 		goto fail;
-	/* Replaces SQLite's auto-checkpoint: see store_checkpoint.c. */
-	if (store_checkpointer_running())
+	/* Replaces SQLite's auto-checkpoint: see store_checkpoint.c.  A
+	 * database other than the one the thread checkpoints (a site's, named
+	 * by a request) keeps SQLite's own. */
+	if (store_checkpointer_serves(path))
 		sqlite3_wal_hook(st->db, store_wal_hook, NULL);
 	{
 		struct stat sb;

@@ -1,33 +1,39 @@
 /* WAL checkpoints on a thread of their own.  By default SQLite checkpoints
  * inside whichever commit pushes the WAL past 1000 pages, so one request in
- * a thousand pays for copying the WAL into the database (and, with
- * synchronous=FULL, for its fsyncs) while holding the write lock.  A
- * long-running server instead has every connection signal this thread,
- * which runs a PASSIVE checkpoint beside the writers.
+ * a thousand pays for copying the WAL into the database (and for the
+ * checkpoint's two fsyncs) while holding the write lock.  A long-running
+ * server instead has the commit that takes the WAL past CHECKPOINT_PAGES
+ * signal this thread, once, and the thread runs one cycle:
  *
- * A PASSIVE checkpoint never waits, so under a steady stream of writes it
- * may never find the WAL both fully copied and free of readers at the moment
- * the next writer starts: that writer appends instead of starting the file
- * over, and the WAL grows for as long as the stream lasts.  Once it holds
- * CHECKPOINT_RESTART_PAGES, the thread takes the process's write lock and
- * runs a RESTART checkpoint, which copies the little the passive one left,
- * waits (briefly) for readers to leave the WAL and starts it over. */
+ * - a PASSIVE checkpoint, beside the writers, copies the bulk of the WAL;
+ * - a RESTART checkpoint, under the process's write lock, copies the little
+ *   appended meanwhile, waits (briefly) for readers to leave the WAL and
+ *   starts it over, so the next commits write at its start again.
+ *
+ * A PASSIVE checkpoint alone never waits, so under a steady stream of writes
+ * it seldom finds the WAL both copied whole and free of readers at the
+ * moment the next writer starts: the WAL would grow for as long as the
+ * stream lasts.  And one cycle per CHECKPOINT_PAGES, not a checkpoint at
+ * every commit past it: commits rewrite the same few pages (the newest
+ * leaves, the channel counter), so each checkpoint copies little but pays
+ * two fsyncs, which at every commit were a tenth of the relay's CPU under a
+ * stream of publishes.  Should readers stay past the restart's wait, the
+ * next cycle comes once the WAL has grown by CHECKPOINT_PAGES again. */
 #include "store_internal.h"
 
+#include <limits.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "log.h"
 
-/* Pages in the WAL at which the thread is asked to checkpoint (SQLite's own default). */
+/* WAL pages from a cycle's start to the next (SQLite's own default). */
 #define CHECKPOINT_PAGES 1000
-/* Pages at which the thread restarts the WAL under the write lock. */
-#define CHECKPOINT_RESTART_PAGES 2000
 /* How long each of a restart's attempts waits for readers (and other
- * processes' writers) while this process's writers queue behind it; if they
- * stay, it is tried again once the WAL has grown as much again. */
+ * processes' writers) while this process's writers queue behind it. */
 #define CHECKPOINT_RESTART_WAIT_MS 50
 #define CHECKPOINT_RESTART_ATTEMPTS 3
 /* Pages at which a commit checkpoints by itself, should the thread fall behind. */
@@ -36,16 +42,18 @@
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t wanted = PTHREAD_COND_INITIALIZER;
 static int running, stopping, due;
-static int wal_pages; /* the WAL's size at the last commit that signalled */
+/* The WAL's size at which the next commit signals the thread; INT_MAX while
+ * a cycle is due or under way.  Read by every commit without the lock. */
+static _Atomic int signal_at = CHECKPOINT_PAGES;
 static pthread_t thread;
 static char *path;
 
-int store_checkpointer_running(void)
+int store_checkpointer_serves(const char *db_path)
 {
 	int r;
 
 	pthread_mutex_lock(&lock);
-	r = running && !stopping;
+	r = running && !stopping && strcmp(path, db_path) == 0;
 	pthread_mutex_unlock(&lock);
 	return r;
 }
@@ -55,11 +63,13 @@ int store_wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
 	(void)arg;
 	if (pages >= CHECKPOINT_INLINE_PAGES)
 		(void)sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
-	else if (pages >= CHECKPOINT_PAGES) {
+	else if (pages >= atomic_load_explicit(&signal_at, memory_order_relaxed)) {
 		pthread_mutex_lock(&lock);
-		due = 1;
-		wal_pages = pages;
-		pthread_cond_signal(&wanted);
+		if (pages >= atomic_load_explicit(&signal_at, memory_order_relaxed)) {
+			atomic_store_explicit(&signal_at, INT_MAX, memory_order_relaxed);
+			due = 1;
+			pthread_cond_signal(&wanted);
+		}
 		pthread_mutex_unlock(&lock);
 	}
 	return SQLITE_OK;
@@ -81,8 +91,9 @@ static int restart_busy(void *arg, int count)
 	return 1;
 }
 
-/* Returns whether the WAL was copied whole and started over. */
-static int restart_wal(sqlite3 *db)
+/* Returns whether the WAL was copied whole and started over.  Once an attempt
+ * ran, *wal_frames is the WAL's size in frames as it left it. */
+static int restart_wal(sqlite3 *db, int *wal_frames)
 {
 	struct timespec lock_deadline, deadline;
 	int rc, attempt;
@@ -97,28 +108,36 @@ static int restart_wal(sqlite3 *db)
 	 * the newest, so the next attempt does not wait for it. */
 	for (attempt = 0; attempt < CHECKPOINT_RESTART_ATTEMPTS; attempt++) {
 		store_deadline(&deadline, CHECKPOINT_RESTART_WAIT_MS);
-		rc = sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_RESTART, NULL, NULL);
+		rc = sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_RESTART, wal_frames, NULL);
 		if (rc != SQLITE_BUSY)
 			break;
 	}
 	sqlite3_busy_timeout(db, STORE_BUSY_TIMEOUT_MS);
-	if (rc == SQLITE_OK) {
-		/* No commit through store_begin_write ran since, and any other
-		 * (a key's last use) is too small to signal: none has signalled. */
-		pthread_mutex_lock(&lock);
-		wal_pages = 0;
-		pthread_mutex_unlock(&lock);
-	}
 	store_writers_unlock();
 	if (rc != SQLITE_OK && rc != SQLITE_BUSY)
 		log_msg("checkpoint (restart) failed: %s", sqlite3_errmsg(db));
 	return rc == SQLITE_OK;
 }
 
+/* One cycle: see the comment at the top.  Returns the WAL's size at which
+ * the next cycle is due. */
+static int checkpoint_cycle(sqlite3 *db)
+{
+	int frames = -1, rc = sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, &frames, NULL);
+
+	if (rc != SQLITE_OK && rc != SQLITE_BUSY)
+		log_msg("checkpoint failed: %s", sqlite3_errmsg(db));
+	if (restart_wal(db, &frames))
+		return CHECKPOINT_PAGES;
+	/* Readers stayed, or the lock was not had: again once the WAL has grown
+	 * by as many pages more.  (Should it start over by itself meanwhile, the
+	 * next cycle comes late, but the file grows no larger than it was.) */
+	return frames > 0 ? frames + CHECKPOINT_PAGES : CHECKPOINT_PAGES;
+}
+
 static void *checkpointer(void *arg)
 {
 	sqlite3 *db = NULL;
-	int restart_at = CHECKPOINT_RESTART_PAGES, last_pages = 0;
 
 	(void)arg;
 	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
@@ -133,30 +152,18 @@ static void *checkpointer(void *arg)
 	}
 	pthread_mutex_lock(&lock);
 	while (!stopping) {
+		int next_at = CHECKPOINT_PAGES;
+
 		if (!due) {
 			pthread_cond_wait(&wanted, &lock);
 			continue;
 		}
 		due = 0;
 		pthread_mutex_unlock(&lock);
-		if (db != NULL) {
-			int rc = sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL), pages;
-
-			if (rc != SQLITE_OK && rc != SQLITE_BUSY)
-				log_msg("checkpoint failed: %s", sqlite3_errmsg(db));
-			pthread_mutex_lock(&lock);
-			pages = wal_pages;
-			pthread_mutex_unlock(&lock);
-			/* A restart that found readers staying is not tried again
-			 * at every commit, only once the WAL has grown as much again,
-			 * or has started over by itself since. */
-			if (pages < last_pages)
-				restart_at = CHECKPOINT_RESTART_PAGES;
-			last_pages = pages;
-			if (pages >= restart_at)
-				restart_at = restart_wal(db) ? CHECKPOINT_RESTART_PAGES : pages + CHECKPOINT_RESTART_PAGES;
-		}
+		if (db != NULL)
+			next_at = checkpoint_cycle(db);
 		pthread_mutex_lock(&lock);
+		atomic_store_explicit(&signal_at, next_at, memory_order_relaxed);
 	}
 	pthread_mutex_unlock(&lock);
 	sqlite3_close(db);

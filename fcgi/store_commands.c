@@ -186,8 +186,11 @@ static enum store_rc publish_one(struct store *st, const char *channel, const st
  * publish in one transaction, each under its own savepoint so that one
  * request's failure undoes only that request, commits once (one fsync for
  * the group when synchronous=FULL) and then tells each its outcome.  No
- * publish is answered before the commit that holds it. */
+ * publish is answered before the commit that holds it.  A process may serve
+ * several databases (one per site): a group holds only publishes to the
+ * leader's, and the others wait for a leader of their own. */
 struct publish_job {
+	const char *db;     /* the database's file name (sqlite3_db_filename) */
 	const char *channel;
 	const struct new_command *cmds;
 	size_t count;
@@ -207,6 +210,32 @@ struct publish_job {
 static pthread_mutex_t group_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct publish_job *group_head, *group_tail;
 static int group_leading;
+
+/* Takes the queued publishes to database db, the head first and in their
+ * order, GROUP_MAX at most; the rest stay queued in theirs.  Called with
+ * group_lock held. */
+static struct publish_job *take_group(const char *db)
+{
+	struct publish_job *batch = NULL, **batch_tail = &batch, **link = &group_head;
+	int n = 0;
+
+	group_tail = NULL;
+	while (*link != NULL) {
+		struct publish_job *j = *link;
+
+		if (n < GROUP_MAX && strcmp(j->db, db) == 0) {
+			*link = j->next;
+			j->next = NULL;
+			*batch_tail = j;
+			batch_tail = &j->next;
+			n++;
+		} else {
+			group_tail = j;
+			link = &j->next;
+		}
+	}
+	return batch;
+}
 
 static enum store_rc savepoint(struct store *st, enum stmt id)
 {
@@ -246,8 +275,8 @@ static void run_group(struct store *st, struct publish_job *jobs)
 enum store_rc store_publish(struct store *st, const char *channel, const struct new_command *cmds, size_t count,
     int64_t now_ms, long limit, store_command_fn *fn, void *arg, size_t *stored)
 {
-	struct publish_job job = { channel, cmds, count, now_ms, limit, fn, arg, 0, STORE_OK, 0,
-		PTHREAD_COND_INITIALIZER, NULL };
+	struct publish_job job = { sqlite3_db_filename(st->db, "main"), channel, cmds, count, now_ms, limit, fn, arg, 0,
+		STORE_OK, 0, PTHREAD_COND_INITIALIZER, NULL };
 
 	pthread_mutex_lock(&group_lock);
 	if (group_tail != NULL)
@@ -259,17 +288,8 @@ enum store_rc store_publish(struct store *st, const char *channel, const struct 
 	 * exactly its members and the next leader, not every waiting thread. */
 	while (!job.done) {
 		if (!group_leading && group_head == &job) {
-			struct publish_job *batch = group_head, *last = group_head;
-			int n = 1;
+			struct publish_job *batch = take_group(job.db);
 
-			while (last->next != NULL && n < GROUP_MAX) {
-				last = last->next;
-				n++;
-			}
-			group_head = last->next;
-			if (group_head == NULL)
-				group_tail = NULL;
-			last->next = NULL;
 			group_leading = 1;
 			pthread_mutex_unlock(&group_lock);
 			run_group(st, batch);

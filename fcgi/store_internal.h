@@ -45,9 +45,9 @@ enum store_rc store_each_command(sqlite3_stmt *s, int64_t now_ms, store_command_
 /* The error of a statement that could not be prepared. */
 enum store_rc store_prepare_failed(struct store *st);
 
-/* The background checkpointer (store_checkpoint.c): whether it runs, and the
- * WAL hook that hands it the work. */
-int store_checkpointer_running(void);
+/* The background checkpointer (store_checkpoint.c): whether it runs for the
+ * database at db_path, and the WAL hook that hands it the work. */
+int store_checkpointer_serves(const char *db_path);
 int store_wal_hook(void *arg, sqlite3 *db, const char *name, int pages);
 
 /* Steps a statement that returns no rows (or whose rows are ignored) to completion. */
