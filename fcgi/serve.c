@@ -198,13 +198,17 @@ int serve_cgi(const struct settings *s)
 	json_thread_init();
 	conn_init_cgi(&c, environ);
 	app_handle(s, &c);
-	fflush(stdout);
-	/* The database is not closed: the process ends here and its memory,
-	 * locks and descriptors go with it; every commit is already in the WAL.
-	 * Closing cost a tenth of a CGI request in freeing memory and, where no
-	 * other process has the database open (CGI-only hosting), would
-	 * checkpoint and delete the WAL only for the next request to create it
-	 * again.  SQLite's own auto-checkpoint still runs at commits. */
+	/* The answer is complete: closing standard output lets the web server
+	 * send it while this process tidies up. */
+	fclose(stdout);
+	/* Where no other process has the database open (CGI-only hosting), each
+	 * CGI process rebuilds SQLite's index of the WAL by reading the whole
+	 * WAL: 650 pages made a keyed read 2.2 ms instead of 0.8.  A request
+	 * that wrote therefore leaves the WAL empty for the next one.  The
+	 * database is not closed: the process ends here and its memory, locks
+	 * and descriptors go with it, and closing cost a tenth of a request in
+	 * freeing memory (with nothing left to checkpoint). */
+	store_pool_empty_wals();
 	return 0;
 }
 

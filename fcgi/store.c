@@ -201,6 +201,15 @@ bool store_moved(struct store *st)
 	return stat(sqlite3_db_filename(st->db, "main"), &sb) == -1 || sb.st_dev != st->dev || sb.st_ino != st->ino;
 }
 
+void store_empty_wal(struct store *st)
+{
+	if (sqlite3_total_changes64(st->db) == 0)
+		return;
+	sqlite3_busy_timeout(st->db, 0);
+	(void)sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+	sqlite3_busy_timeout(st->db, STORE_BUSY_TIMEOUT_MS);
+}
+
 static void write_done(struct store *st)
 {
 	if (st->writing) {

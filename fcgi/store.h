@@ -63,6 +63,13 @@ void store_snapshot_end(struct store *st);
  * and writes lost, so the connection is good for nothing but closing. */
 bool store_moved(struct store *st);
 
+/* For a process about to exit (a CGI request) whose connection wrote:
+ * copies the WAL into the database and empties it, unless another process
+ * is using it (no waiting).  The next CGI process usually finds no other
+ * holding the database open, and would otherwise read the whole WAL back
+ * (up to 1000 pages) before it could answer. */
+void store_empty_wal(struct store *st);
+
 /* The last SQLite error of this connection, for log lines. */
 const char *store_errmsg(struct store *st);
 const char *store_rc_name(enum store_rc rc);

@@ -135,6 +135,15 @@ void store_pool_release(struct store *st, int broken)
 	pthread_mutex_unlock(&pool_lock);
 }
 
+void store_pool_empty_wals(void)
+{
+	pthread_mutex_lock(&pool_lock);
+	for (int i = 0; i < POOL_MAX_DATABASES; i++)
+		for (int j = 0; j < pools[i].idle_count; j++)
+			store_empty_wal(pools[i].idle[j]);
+	pthread_mutex_unlock(&pool_lock);
+}
+
 void store_pool_shutdown(void)
 {
 	pthread_mutex_lock(&pool_lock);

@@ -21,4 +21,7 @@ void store_pool_release(struct store *st, int broken);
 /* Closes every idle connection (at exit). */
 void store_pool_shutdown(void);
 
+/* store_empty_wal on every idle connection (a CGI process's last act). */
+void store_pool_empty_wals(void);
+
 #endif

@@ -5,7 +5,7 @@ database with a FastCGI relay behind nginx."""
 import os
 import tempfile
 
-from harness import ApacheCgi, Relay, cgi_request, check, run, test
+from harness import ApacheCgi, Relay, cgi_request, check, run, sqlite3_cli, test
 
 TUTORIAL = {"CMDRELAY_TUTORIAL_OPEN": "1"}
 
@@ -176,6 +176,25 @@ def cgi_creates_a_new_database_on_first_request(s):
         check(r.status == 201, "stored", r, r.stderr)
         r = cgi_request("GET", "/GetCommands", db=db, env=TUTORIAL)
         check(r.json["Data"] == {"first": True}, "read back", r)
+
+
+@test
+def cgi_leaves_an_empty_wal_where_no_other_process_holds_the_database(s):
+    # CGI-only hosting: every process is the database's only user, and the
+    # next one would read back whatever the WAL holds before answering.
+    with tempfile.TemporaryDirectory() as d:
+        db = os.path.join(d, "cgi-only.db")
+        payload = {"blob": "z" * 300}
+        for i in range(20):
+            r = cgi_request("POST", "/v1/channels/c/commands", db=db,
+                            body=[{"name": "n%d" % i, "data": payload, "ttl": 600} for _ in range(20)])
+            check(r.status == 201, "publish %d" % i, r, r.stderr)
+            check(os.path.getsize(db + "-wal") == 0, "the WAL is empty after publish %d" % i,
+                  os.path.getsize(db + "-wal"))
+        r = cgi_request("GET", "/v1/channels/c/commands", db=db, query="after=0&limit=100")
+        check(r.status == 200 and len(r.json["commands"]) == 100, "read back", r)
+        check(os.path.getsize(db + "-wal") == 0, "and a read leaves it empty")
+        check(sqlite3_cli(db, "SELECT count(*) FROM commands") == "400\n", "all 400 in the database file")
 
 
 @test
