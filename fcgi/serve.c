@@ -199,7 +199,19 @@ int serve_cgi(const struct settings *s)
 	conn_init_cgi(&c, environ);
 	app_handle(s, &c);
 	/* The answer is complete: closing standard output lets the web server
-	 * send it while this process tidies up. */
+	 * send it while this process tidies up.  A server may end a CGI child
+	 * still running once it has the answer (Apache's mod_cgid sends
+	 * SIGTERM), which would cut the tidying short: it is held off until
+	 * exit.  And a log line written to a standard error the server has
+	 * closed fails rather than kills. */
+	{
+		sigset_t term;
+
+		sigemptyset(&term);
+		sigaddset(&term, SIGTERM);
+		sigprocmask(SIG_BLOCK, &term, NULL);
+		signal(SIGPIPE, SIG_IGN);
+	}
 	fclose(stdout);
 	/* Where no other process has the database open (CGI-only hosting), each
 	 * CGI process rebuilds SQLite's index of the WAL by reading the whole

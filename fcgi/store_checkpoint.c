@@ -45,6 +45,8 @@ static int running, stopping, due;
 /* The WAL's size at which the next commit signals the thread; INT_MAX while
  * a cycle is due or under way.  Read by every commit without the lock. */
 static _Atomic int signal_at = CHECKPOINT_PAGES;
+/* The WAL's size at the last commit, to tell when it started over. */
+static _Atomic int last_pages;
 static pthread_t thread;
 static char *path;
 
@@ -61,6 +63,16 @@ int store_checkpointer_serves(const char *db_path)
 int store_wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
 {
 	(void)arg;
+	/* Started over (another process checkpointed it whole) after a cycle
+	 * whose restart gave up: the next cycle is due at CHECKPOINT_PAGES
+	 * again, not at the size it gave up at. */
+	if (pages < atomic_exchange_explicit(&last_pages, pages, memory_order_relaxed)) {
+		int at = atomic_load_explicit(&signal_at, memory_order_relaxed);
+
+		if (at != INT_MAX && at > CHECKPOINT_PAGES)
+			atomic_compare_exchange_strong_explicit(&signal_at, &at, CHECKPOINT_PAGES, memory_order_relaxed,
+			    memory_order_relaxed);
+	}
 	if (pages >= CHECKPOINT_INLINE_PAGES)
 		(void)sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
 	else if (pages >= atomic_load_explicit(&signal_at, memory_order_relaxed)) {
@@ -130,8 +142,7 @@ static int checkpoint_cycle(sqlite3 *db)
 	if (restart_wal(db, &frames))
 		return CHECKPOINT_PAGES;
 	/* Readers stayed, or the lock was not had: again once the WAL has grown
-	 * by as many pages more.  (Should it start over by itself meanwhile, the
-	 * next cycle comes late, but the file grows no larger than it was.) */
+	 * by as many pages more, or once it has started over (store_wal_hook). */
 	return frames > 0 ? frames + CHECKPOINT_PAGES : CHECKPOINT_PAGES;
 }
 

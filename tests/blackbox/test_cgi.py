@@ -4,6 +4,7 @@ database with a FastCGI relay behind nginx."""
 
 import os
 import tempfile
+import time
 
 from harness import ApacheCgi, Relay, cgi_request, check, run, sqlite3_cli, test
 
@@ -195,6 +196,27 @@ def cgi_leaves_an_empty_wal_where_no_other_process_holds_the_database(s):
         check(r.status == 200 and len(r.json["commands"]) == 100, "read back", r)
         check(os.path.getsize(db + "-wal") == 0, "and a read leaves it empty")
         check(sqlite3_cli(db, "SELECT count(*) FROM commands") == "400\n", "all 400 in the database file")
+
+
+@test
+def apache_cgi_leaves_an_empty_wal_though_it_ends_the_child_after_the_answer(s):
+    # Apache sends SIGTERM to a CGI child still running once the answer is
+    # complete; the relay empties the WAL after answering, and must not be
+    # cut short.
+    with tempfile.TemporaryDirectory() as d:
+        db = os.path.join(d, "apache-only.db")
+        with ApacheCgi(db) as apache:
+            for i in range(10):
+                r = apache.request("POST", "/v1/channels/c/commands",
+                                   [{"name": "n%d" % i, "data": {"blob": "w" * 500}, "ttl": 600} for _ in range(20)])
+                check(r.status == 201, "publish %d through Apache" % i, r, apache.error_log()[-2000:])
+            wal = db + "-wal"
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and os.path.getsize(wal) != 0:
+                time.sleep(0.05)
+            check(os.path.getsize(wal) == 0, "the WAL is empty once the last child is done", os.path.getsize(wal),
+                  apache.error_log()[-2000:])
+        check(sqlite3_cli(db, "SELECT count(*) FROM commands") == "200\n", "all 200 in the database")
 
 
 @test
