@@ -95,16 +95,6 @@ static int check_database(const char *path, int quiet)
  * serve_fastcgi() blocks it would be taken by the handler: the workers would
  * leave, and the main thread would wait for a signal that had come and gone.
  * Blocked, it stays pending until serve_fastcgi() takes it with sigwait. */
-static void block_stop_signals(void)
-{
-	sigset_t stop;
-
-	sigemptyset(&stop);
-	sigaddset(&stop, SIGTERM);
-	sigaddset(&stop, SIGINT);
-	pthread_sigmask(SIG_BLOCK, &stop, NULL);
-}
-
 static int stdin_is_listening_socket(void)
 {
 	int listening = 0;
@@ -117,6 +107,7 @@ static int cmd_serve(struct settings *s, int argc, char **argv)
 {
 	const char *listen_addr = NULL;
 	int64_t threads = s->threads, max_threads = s->max_threads, mode = -1;
+	sigset_t stop_signals;
 	int fd;
 
 	for (int i = 0; i < argc; i++) {
@@ -145,7 +136,7 @@ static int cmd_serve(struct settings *s, int argc, char **argv)
 	}
 	if (listen_addr == NULL)
 		return fail("serve needs --listen ADDR (a unix socket path or HOST:PORT)%s", "");
-	block_stop_signals();
+	serve_block_stop_signals(&stop_signals);
 	if (check_database(s->db_path, 1) != 0)
 		return 1;
 	if (FCGX_Init() != 0 || (fd = serve_listen(listen_addr, (int)mode)) < 0) {
@@ -213,7 +204,9 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	if (stdin_is_listening_socket()) {
-		block_stop_signals();
+		sigset_t stop_signals;
+
+		serve_block_stop_signals(&stop_signals);
 		if (check_database(s.db_path, 1) != 0)
 			return 1;
 		if (FCGX_Init() != 0)

@@ -127,6 +127,16 @@ out:
 	return NULL;
 }
 
+void serve_block_stop_signals(sigset_t *stop)
+{
+	sigemptyset(stop);
+	sigaddset(stop, SIGTERM);
+	sigaddset(stop, SIGINT);
+	pthread_sigmask(SIG_BLOCK, stop, NULL);
+	/* A write to a peer that has gone fails with EPIPE instead of killing. */
+	signal(SIGPIPE, SIG_IGN);
+}
+
 int serve_fastcgi(const struct settings *s, int fd, int threads, int max_threads)
 {
 	sigset_t stop_signals;
@@ -142,11 +152,7 @@ int serve_fastcgi(const struct settings *s, int fd, int threads, int max_threads
 	srv.max_threads = max_threads > threads ? max_threads : threads;
 	/* Workers inherit a mask that blocks the stop signals; only the main
 	 * thread takes them, with sigwait, so no handler runs inside a request. */
-	sigemptyset(&stop_signals);
-	sigaddset(&stop_signals, SIGTERM);
-	sigaddset(&stop_signals, SIGINT);
-	pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
-	signal(SIGPIPE, SIG_IGN);
+	serve_block_stop_signals(&stop_signals);
 	store_pool_set_max(threads);
 	if (store_checkpointer_start(s->db_path) == -1)
 		log_msg("cannot start the checkpoint thread: commits will checkpoint themselves");
@@ -193,6 +199,7 @@ int serve_fastcgi(const struct settings *s, int fd, int threads, int max_threads
 int serve_cgi(const struct settings *s)
 {
 	extern char **environ;
+	sigset_t stop_signals;
 	struct conn c;
 
 	json_thread_init();
@@ -201,17 +208,10 @@ int serve_cgi(const struct settings *s)
 	/* The answer is complete: closing standard output lets the web server
 	 * send it while this process tidies up.  A server may end a CGI child
 	 * still running once it has the answer (Apache's mod_cgid sends
-	 * SIGTERM), which would cut the tidying short: it is held off until
-	 * exit.  And a log line written to a standard error the server has
-	 * closed fails rather than kills. */
-	{
-		sigset_t term;
-
-		sigemptyset(&term);
-		sigaddset(&term, SIGTERM);
-		sigprocmask(SIG_BLOCK, &term, NULL);
-		signal(SIGPIPE, SIG_IGN);
-	}
+	 * SIGTERM), which would cut the tidying short: the stop signals are held
+	 * off until exit, and a log line written to a standard error the server
+	 * has closed fails rather than kills. */
+	serve_block_stop_signals(&stop_signals);
 	fclose(stdout);
 	/* Where no other process has the database open (CGI-only hosting), each
 	 * CGI process rebuilds SQLite's index of the WAL by reading the whole

@@ -3,6 +3,8 @@
 #ifndef CMDRELAY_SERVE_H
 #define CMDRELAY_SERVE_H
 
+#include <signal.h>
+
 #include "settings.h"
 
 struct settings;
@@ -16,6 +18,10 @@ struct settings;
  * (growing to max_threads while long polls hold some) until SIGTERM or
  * SIGINT; the requests in flight are finished first.  Returns the exit status. */
 int serve_fastcgi(const struct settings *s, int fd, int threads, int max_threads);
+
+/* Blocks SIGTERM and SIGINT (the set is left in *stop, for sigwait) in the
+ * calling thread and the threads it starts after, and ignores SIGPIPE. */
+void serve_block_stop_signals(sigset_t *stop);
 
 /* Serves the one CGI request described by the environment. */
 int serve_cgi(const struct settings *s);

@@ -38,14 +38,22 @@ static enum store_rc each_key(sqlite3_stmt *s, int want_one, store_key_fn *fn, v
 	return want_one && rows == 0 ? STORE_NOT_FOUND : STORE_OK;
 }
 
+/* The statement of a write in autocommit, after ending any reader's
+ * snapshot on the connection: a write inside one would fail when another
+ * connection committed since the snapshot began. */
+static sqlite3_stmt *autocommit_write(struct store *st, enum stmt id)
+{
+	store_snapshot_end(st);
+	return store_stmt(st, id);
+}
+
 enum store_rc store_key_insert(struct store *st, const unsigned char *hash, size_t hash_len, const char *label,
     const char *scopes, const char *channels, int64_t now_ms, int64_t expires_at, int64_t *id)
 {
-	sqlite3_stmt *s;
+	sqlite3_stmt *s = autocommit_write(st, STMT_KEY_INSERT);
 	enum store_rc rc;
 
-	store_snapshot_end(st); /* a write in autocommit: not inside a reader's snapshot */
-	if ((s = store_stmt(st, STMT_KEY_INSERT)) == NULL)
+	if (s == NULL)
 		return store_prepare_failed(st);
 	sqlite3_bind_blob(s, 1, hash, (int)hash_len, SQLITE_STATIC);
 	sqlite3_bind_text(s, 2, label != NULL ? label : "", -1, SQLITE_STATIC);
@@ -82,11 +90,10 @@ enum store_rc store_key_get(struct store *st, int64_t id, store_key_fn *fn, void
 
 enum store_rc store_key_touch(struct store *st, int64_t id, int64_t now_ms, int64_t every_ms)
 {
-	sqlite3_stmt *s;
+	sqlite3_stmt *s = autocommit_write(st, STMT_KEY_TOUCH);
 	enum store_rc rc;
 
-	store_snapshot_end(st); /* a write in autocommit: not inside a reader's snapshot */
-	if ((s = store_stmt(st, STMT_KEY_TOUCH)) == NULL)
+	if (s == NULL)
 		return store_prepare_failed(st);
 	sqlite3_bind_int64(s, 1, id);
 	sqlite3_bind_int64(s, 2, now_ms);
@@ -122,8 +129,7 @@ enum store_rc store_key_revoke(struct store *st, int64_t id, int64_t now_ms, int
 	int found = 0;
 
 	*newly = 0;
-	store_snapshot_end(st); /* a write in autocommit: not inside a reader's snapshot */
-	if ((s = store_stmt(st, STMT_KEY_REVOKE)) == NULL)
+	if ((s = autocommit_write(st, STMT_KEY_REVOKE)) == NULL)
 		return store_prepare_failed(st);
 	sqlite3_bind_int64(s, 1, id);
 	sqlite3_bind_int64(s, 2, now_ms);
