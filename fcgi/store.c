@@ -235,8 +235,21 @@ void store_rollback(struct store *st)
 	write_done(st);
 }
 
+void store_set_error(struct store *st, const char *why)
+{
+	st->publish_failed = why != NULL;
+	if (why != NULL)
+		snprintf(st->publish_error, sizeof(st->publish_error), "%s", why);
+}
+
 const char *store_errmsg(struct store *st)
 {
+	/* A publish's group may have failed on another connection: its reason
+	 * is told once, right after, and not for later failures of this one. */
+	if (st->publish_failed) {
+		st->publish_failed = 0;
+		return st->publish_error;
+	}
 	return sqlite3_errmsg(st->db);
 }
 
@@ -362,7 +375,8 @@ struct store *store_open(const char *path, char *why, size_t why_size)
 	struct store *st;
 	int rc;
 
-	if ((st = calloc(1, sizeof(*st))) == NULL) {
+	if ((st = calloc(1, sizeof(*st))) == NULL || (st->path = strdup(path)) == NULL) {
+		free(st);
 		snprintf(why, why_size, "out of memory");
 		return NULL;
 	}
@@ -417,5 +431,6 @@ void store_close(struct store *st)
 	for (int i = 0; i < STMT__COUNT; i++)
 		sqlite3_finalize(st->stmts[i]);
 	sqlite3_close(st->db);
+	free(st->path);
 	free(st);
 }

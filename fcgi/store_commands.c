@@ -2,6 +2,7 @@
 #include "store_internal.h"
 
 #include <pthread.h>
+#include <stdio.h>
 #include <string.h>
 
 static const char *text_or_null(sqlite3_stmt *s, int col)
@@ -188,7 +189,13 @@ static enum store_rc publish_one(struct store *st, const char *channel, const st
  * the group when synchronous=FULL) and then tells each its outcome.  No
  * publish is answered before the commit that holds it.  A process may serve
  * several databases (one per site): a group holds only publishes to the
- * leader's, and the others wait for a leader of their own. */
+ * leader's, and the others wait for a leader of their own.
+ *
+ * The queue's lock is held only to join the queue and to take a group from
+ * it.  Each waiting publish sleeps on a lock and condition of its own, which
+ * the leader takes after letting go of the queue's: a waiter woken while the
+ * leader still held the queue's lock would at once sleep again on it, two
+ * more system calls and a thread switch for every member of every group. */
 struct publish_job {
 	const char *db;     /* the database's file name (sqlite3_db_filename) */
 	const char *channel;
@@ -200,9 +207,13 @@ struct publish_job {
 	void *arg;
 	size_t stored;
 	enum store_rc rc;
-	int done;
-	pthread_cond_t wake; /* signalled when done, or when it is to lead */
+	char error[160];    /* SQLite's reason when rc is a failure */
 	struct publish_job *next;
+	/* Under the job's own lock: */
+	pthread_mutex_t lock;
+	pthread_cond_t wake;
+	int done;           /* committed or failed: rc and stored are final */
+	int leads;          /* handed the leadership by the previous leader */
 };
 
 #define GROUP_MAX 256
@@ -237,9 +248,89 @@ static struct publish_job *take_group(const char *db)
 	return batch;
 }
 
+/* Each database's groups commit on one connection kept for the purpose.
+ * SQLite drops a connection's whole page cache when it starts a transaction
+ * and finds the WAL changed since its last one: commits taking turns on the
+ * pool's connections read every page they touch again (six reads from the
+ * file a publish under load).  A connection that made the last commit
+ * itself keeps its cache.  Only the leader uses them, one leader at a time;
+ * a process answering one request (CGI) commits on its own connection. */
+#define GROUP_WRITERS 8
+
+static struct store *group_writers[GROUP_WRITERS];
+static int group_writers_on;
+
+void store_publish_writers_start(void)
+{
+	group_writers_on = 1;
+}
+
+void store_publish_writers_close(void)
+{
+	for (int i = 0; i < GROUP_WRITERS; i++) {
+		store_close(group_writers[i]);
+		group_writers[i] = NULL;
+	}
+	group_writers_on = 0;
+}
+
+/* The connection to commit the group on: the database's writer, opened
+ * like the leader's own connection, or that connection itself when no
+ * writer can be had.  A writer whose file is not the leader's (the file was
+ * replaced since the writer opened it) is opened again. */
+static struct store *group_writer(struct store *leader)
+{
+	struct store **free_slot = NULL;
+	char why[256];
+
+	if (!group_writers_on)
+		return leader;
+	for (int i = 0; i < GROUP_WRITERS; i++) {
+		struct store *w = group_writers[i];
+
+		if (w == NULL) {
+			if (free_slot == NULL)
+				free_slot = &group_writers[i];
+		} else if (strcmp(w->path, leader->path) == 0) {
+			if (w->dev == leader->dev && w->ino == leader->ino)
+				return w;
+			store_close(w);
+			group_writers[i] = NULL;
+			free_slot = &group_writers[i];
+			break;
+		}
+	}
+	if (free_slot == NULL || (*free_slot = store_open(leader->path, why, sizeof(why))) == NULL)
+		return leader;
+	return *free_slot;
+}
+
+/* After the group: a writer that found its file deleted or replaced is
+ * closed, so that the next group opens what is at the path. */
+static void group_writer_after(struct store *writer, enum store_rc rc)
+{
+	if (rc != STORE_MOVED)
+		return;
+	for (int i = 0; i < GROUP_WRITERS; i++)
+		if (group_writers[i] == writer) {
+			store_close(writer);
+			group_writers[i] = NULL;
+		}
+}
+
 static enum store_rc savepoint(struct store *st, enum stmt id)
 {
 	return store_exec(store_stmt(st, id));
+}
+
+/* Records a job's failure with SQLite's reason, taken at once: the rollback
+ * that follows resets the connection's message, and the request logs it
+ * from its own connection, which the group may not have used. */
+static void job_failed(struct publish_job *j, enum store_rc rc, struct store *st)
+{
+	j->rc = rc;
+	j->stored = 0;
+	snprintf(j->error, sizeof(j->error), "%s", sqlite3_errmsg(st->db));
 }
 
 static void run_group(struct store *st, struct publish_job *jobs)
@@ -249,16 +340,18 @@ static void run_group(struct store *st, struct publish_job *jobs)
 
 	if ((rc = store_begin_write(st)) != STORE_OK) {
 		for (struct publish_job *j = jobs; j != NULL; j = j->next)
-			j->rc = rc;
+			job_failed(j, rc, st);
 		return;
 	}
 	for (struct publish_job *j = jobs; j != NULL; j = j->next) {
-		if ((j->rc = savepoint(st, STMT_SAVEPOINT)) != STORE_OK)
+		if ((rc = savepoint(st, STMT_SAVEPOINT)) != STORE_OK) {
+			job_failed(j, rc, st);
 			continue;
-		j->rc = publish_one(st, j->channel, j->cmds, j->count, j->now_ms, j->limit, j->fn, j->arg, &j->stored);
-		if (j->rc != STORE_OK) {
+		}
+		rc = publish_one(st, j->channel, j->cmds, j->count, j->now_ms, j->limit, j->fn, j->arg, &j->stored);
+		if (rc != STORE_OK) {
+			job_failed(j, rc, st);
 			(void)savepoint(st, STMT_ROLLBACK_TO_SAVEPOINT);
-			j->stored = 0;
 		}
 		(void)savepoint(st, STMT_RELEASE_SAVEPOINT);
 		stored_total += j->stored;
@@ -266,17 +359,33 @@ static void run_group(struct store *st, struct publish_job *jobs)
 	/* Nothing new (every key existed, or every request failed): no commit to sync. */
 	rc = stored_total > 0 ? store_commit(st) : (store_rollback(st), STORE_OK);
 	if (rc != STORE_OK)
-		for (struct publish_job *j = jobs; j != NULL; j = j->next) {
-			j->rc = rc;
-			j->stored = 0;
-		}
+		for (struct publish_job *j = jobs; j != NULL; j = j->next)
+			job_failed(j, rc, st);
+}
+
+/* Tells a waiting job that it is done, or that it leads now.  The job lives
+ * on its thread's stack: once done is set under its lock, it may be gone as
+ * soon as that lock is given back. */
+static void job_tell(struct publish_job *j, int done)
+{
+	pthread_mutex_lock(&j->lock);
+	if (done)
+		j->done = 1;
+	else
+		j->leads = 1;
+	pthread_cond_signal(&j->wake);
+	pthread_mutex_unlock(&j->lock);
 }
 
 enum store_rc store_publish(struct store *st, const char *channel, const struct new_command *cmds, size_t count,
     int64_t now_ms, long limit, store_command_fn *fn, void *arg, size_t *stored)
 {
-	struct publish_job job = { sqlite3_db_filename(st->db, "main"), channel, cmds, count, now_ms, limit, fn, arg, 0,
-		STORE_OK, 0, PTHREAD_COND_INITIALIZER, NULL };
+	struct publish_job job = { .db = sqlite3_db_filename(st->db, "main"), .channel = channel, .cmds = cmds,
+		.count = count, .now_ms = now_ms, .limit = limit, .fn = fn, .arg = arg, .rc = STORE_OK,
+		.lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER };
+	struct publish_job *batch, *next_leader;
+	struct store *writer;
+	int leads;
 
 	pthread_mutex_lock(&group_lock);
 	if (group_tail != NULL)
@@ -284,31 +393,43 @@ enum store_rc store_publish(struct store *st, const char *channel, const struct 
 	else
 		group_head = &job;
 	group_tail = &job;
-	/* Each waiter sleeps on its own condition, so a finished group wakes
-	 * exactly its members and the next leader, not every waiting thread. */
-	while (!job.done) {
-		if (!group_leading && group_head == &job) {
-			struct publish_job *batch = take_group(job.db);
-
-			group_leading = 1;
-			pthread_mutex_unlock(&group_lock);
-			run_group(st, batch);
-			pthread_mutex_lock(&group_lock);
-			for (struct publish_job *j = batch, *next; j != NULL; j = next) {
-				next = j->next;
-				j->done = 1;
-				if (j != &job)
-					pthread_cond_signal(&j->wake);
-			}
-			group_leading = 0;
-			if (group_head != NULL)
-				pthread_cond_signal(&group_head->wake);
-		} else {
-			pthread_cond_wait(&job.wake, &group_lock);
-		}
-	}
+	if ((leads = !group_leading))
+		group_leading = 1;
 	pthread_mutex_unlock(&group_lock);
+	if (!leads) {
+		pthread_mutex_lock(&job.lock);
+		while (!job.done && !job.leads)
+			pthread_cond_wait(&job.wake, &job.lock);
+		leads = !job.done;
+		pthread_mutex_unlock(&job.lock);
+	}
+	if (leads) {
+		/* This job is at the queue's head: the group taken starts with it. */
+		pthread_mutex_lock(&group_lock);
+		batch = take_group(job.db);
+		pthread_mutex_unlock(&group_lock);
+		writer = group_writer(st);
+		run_group(writer, batch);
+		group_writer_after(writer, batch->rc);
+		/* The queue's head (publishes that came meanwhile, or another
+		 * database's) leads next; the leadership passes without a gap in
+		 * which a newcomer could start a second group beside it. */
+		pthread_mutex_lock(&group_lock);
+		if ((next_leader = group_head) == NULL)
+			group_leading = 0;
+		pthread_mutex_unlock(&group_lock);
+		for (struct publish_job *j = batch, *next; j != NULL; j = next) {
+			next = j->next;
+			if (j != &job)
+				job_tell(j, 1);
+		}
+		if (next_leader != NULL)
+			job_tell(next_leader, 0);
+	}
 	pthread_cond_destroy(&job.wake);
+	pthread_mutex_destroy(&job.lock);
+	/* A full channel is an answer, not a failure with a reason to log. */
+	store_set_error(st, job.rc != STORE_OK && job.rc != STORE_CHANNEL_FULL ? job.error : NULL);
 	*stored = job.stored;
 	return job.rc;
 }

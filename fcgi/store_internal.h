@@ -12,15 +12,22 @@
 
 struct store {
 	sqlite3 *db;
+	char *path;                       /* as given to store_open, to open another connection like it */
 	sqlite3_stmt *stmts[STMT__COUNT]; /* prepared on first use, kept for the connection's life */
 	int writing;                      /* holds the process's write lock (store_begin_write) */
 	int snapshot;                     /* inside store_snapshot_begin's read transaction */
+	char publish_error[160];          /* why the last publish failed, until store_errmsg has told it */
+	int publish_failed;
 	dev_t dev;                        /* the file at the path when it was opened (store_moved) */
 	ino_t ino;
 };
 
 /* Returns the statement, reset and with bindings cleared, or NULL if it could not be prepared. */
 sqlite3_stmt *store_stmt(struct store *st, enum stmt id);
+
+/* Sets the reason the next store_errmsg gives, once, for a publish that
+ * failed on another connection (the group's); NULL: SQLite's own message. */
+void store_set_error(struct store *st, const char *why);
 
 /* Maps an SQLite result code onto the store's. */
 enum store_rc store_rc_from(int sqlite_rc);
