@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "log.h"
+
 static const char *text_or_null(sqlite3_stmt *s, int col)
 {
 	return (const char *)sqlite3_column_text(s, col);
@@ -255,7 +257,7 @@ static struct publish_job *take_group(const char *db)
  * file a publish under load).  A connection that made the last commit
  * itself keeps its cache.  Only the leader uses them, one leader at a time;
  * a process answering one request (CGI) commits on its own connection. */
-#define GROUP_WRITERS 8
+#define GROUP_WRITERS 8 /* as many as the pool has databases (POOL_MAX_DATABASES) */
 
 static struct store *group_writers[GROUP_WRITERS];
 static int group_writers_on;
@@ -276,10 +278,14 @@ void store_publish_writers_close(void)
 
 /* The connection to commit the group on: the database's writer, opened
  * like the leader's own connection, or that connection itself when no
- * writer can be had.  A writer whose file is not the leader's (the file was
- * replaced since the writer opened it) is opened again. */
+ * writer can be had.  A writer whose file is not the leader's (one of the
+ * two opened before the file at the path was replaced) is opened again:
+ * the leader's passed its check when the pool lent it, so what it has open
+ * is at the path.  A writer that cannot be opened is tried again by the
+ * next group, and said once in the log. */
 static struct store *group_writer(struct store *leader)
 {
+	static int open_failure_told;
 	struct store **free_slot = NULL;
 	char why[256];
 
@@ -300,16 +306,27 @@ static struct store *group_writer(struct store *leader)
 			break;
 		}
 	}
-	if (free_slot == NULL || (*free_slot = store_open(leader->path, why, sizeof(why))) == NULL)
+	if (free_slot == NULL)
 		return leader;
+	if ((*free_slot = store_open(leader->path, why, sizeof(why))) == NULL) {
+		if (!open_failure_told++)
+			log_msg("publishes commit on their own connections: cannot open one for them: %s", why);
+		return leader;
+	}
 	return *free_slot;
 }
 
-/* After the group: a writer that found its file deleted or replaced is
- * closed, so that the next group opens what is at the path. */
-static void group_writer_after(struct store *writer, enum store_rc rc)
+/* After the group: a writer that failed other than by finding the database
+ * busy or a channel full is closed, as the pool closes a connection that
+ * failed a request: whatever went wrong (a deleted file, a full disk, an
+ * I/O error) is not carried into the next group's commit. */
+static void group_writer_after(struct store *writer, const struct publish_job *batch)
 {
-	if (rc != STORE_MOVED)
+	int failed = 0;
+
+	for (const struct publish_job *j = batch; j != NULL; j = j->next)
+		failed |= j->rc != STORE_OK && j->rc != STORE_BUSY && j->rc != STORE_CHANNEL_FULL;
+	if (!failed)
 		return;
 	for (int i = 0; i < GROUP_WRITERS; i++)
 		if (group_writers[i] == writer) {
@@ -323,14 +340,20 @@ static enum store_rc savepoint(struct store *st, enum stmt id)
 	return store_exec(store_stmt(st, id));
 }
 
-/* Records a job's failure with SQLite's reason, taken at once: the rollback
- * that follows resets the connection's message, and the request logs it
- * from its own connection, which the group may not have used. */
+/* Records a job's failure and why.  The request logs the reason from its
+ * own connection, which the group may not have used, so it travels with
+ * the job: SQLite's message when an SQLite call failed just now, else the
+ * result's name (the process's write lock not free in time, a file
+ * replaced, a rollback that already reset the message). */
 static void job_failed(struct publish_job *j, enum store_rc rc, struct store *st)
 {
+	int code = sqlite3_errcode(st->db);
+
 	j->rc = rc;
 	j->stored = 0;
-	snprintf(j->error, sizeof(j->error), "%s", sqlite3_errmsg(st->db));
+	snprintf(j->error, sizeof(j->error), "%s",
+	    code != SQLITE_OK && code != SQLITE_ROW && code != SQLITE_DONE && rc != STORE_MOVED ? sqlite3_errmsg(st->db)
+	                                                                                   : store_rc_name(rc));
 }
 
 static void run_group(struct store *st, struct publish_job *jobs)
@@ -410,7 +433,7 @@ enum store_rc store_publish(struct store *st, const char *channel, const struct 
 		pthread_mutex_unlock(&group_lock);
 		writer = group_writer(st);
 		run_group(writer, batch);
-		group_writer_after(writer, batch->rc);
+		group_writer_after(writer, batch);
 		/* The queue's head (publishes that came meanwhile, or another
 		 * database's) leads next; the leadership passes without a gap in
 		 * which a newcomer could start a second group beside it. */
@@ -418,13 +441,14 @@ enum store_rc store_publish(struct store *st, const char *channel, const struct 
 		if ((next_leader = group_head) == NULL)
 			group_leading = 0;
 		pthread_mutex_unlock(&group_lock);
+		/* The next group first, then this one's answers. */
+		if (next_leader != NULL)
+			job_tell(next_leader, 0);
 		for (struct publish_job *j = batch, *next; j != NULL; j = next) {
 			next = j->next;
 			if (j != &job)
 				job_tell(j, 1);
 		}
-		if (next_leader != NULL)
-			job_tell(next_leader, 0);
 	}
 	pthread_cond_destroy(&job.wake);
 	pthread_mutex_destroy(&job.lock);

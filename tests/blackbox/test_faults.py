@@ -161,7 +161,12 @@ def full_disk_answers_503_keeps_reads_and_resumes_writes(_):
                     unavailable(r, "full")
             check(names(relay) == stored, "reads keep working and show every stored command")
             check(relay.get("/v1/health").status == 200, "health")
-            check("disk full" in relay.log_text(), "a log line says the disk is full")
+            log = relay.log_text()
+            check("disk full" in log, "a log line says the disk is full")
+            # SQLite's own words, from the connection the publishes commit on
+            # (not the request's own, which did not write).
+            check("publish failed: disk full (database or disk is full)" in log, "with SQLite's reason",
+                  [line for line in log.splitlines() if "failed" in line][-3:])
             os.unlink(os.path.join(d, "filler"))
             eventually(lambda: publish(relay, "after").status == 201, what="writes resume once space is freed")
             check(names(relay) == stored + ["after"], "nothing lost, nothing doubled")
