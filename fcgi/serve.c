@@ -154,7 +154,7 @@ int serve_fastcgi(const struct settings *s, int fd, int threads, int max_threads
 	 * thread takes them, with sigwait, so no handler runs inside a request. */
 	serve_block_stop_signals(&stop_signals);
 	store_pool_set_max(threads);
-	store_publish_writers_start();
+	store_group_writers_start();
 	if (store_checkpointer_start(s->db_path) == -1)
 		log_msg("cannot start the checkpoint thread: commits will checkpoint themselves");
 	waiters_set_hooks(before_wait, NULL);
@@ -191,7 +191,7 @@ int serve_fastcgi(const struct settings *s, int fd, int threads, int max_threads
 	while (srv.total > 0)
 		pthread_cond_wait(&srv.all_done, &srv.count_lock);
 	pthread_mutex_unlock(&srv.count_lock);
-	store_publish_writers_close();
+	store_group_writers_close();
 	store_pool_shutdown();
 	store_checkpointer_stop();
 	log_msg("stopped");

@@ -237,18 +237,18 @@ void store_rollback(struct store *st)
 
 void store_set_error(struct store *st, const char *why)
 {
-	st->publish_failed = why != NULL;
+	st->group_failed = why != NULL;
 	if (why != NULL)
-		snprintf(st->publish_error, sizeof(st->publish_error), "%s", why);
+		snprintf(st->group_error, sizeof(st->group_error), "%s", why);
 }
 
 const char *store_errmsg(struct store *st)
 {
-	/* A publish's group may have failed on another connection: its reason
+	/* A grouped write may have failed on another connection: its reason
 	 * is told once, right after, and not for later failures of this one. */
-	if (st->publish_failed) {
-		st->publish_failed = 0;
-		return st->publish_error;
+	if (st->group_failed) {
+		st->group_failed = 0;
+		return st->group_error;
 	}
 	return sqlite3_errmsg(st->db);
 }

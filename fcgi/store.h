@@ -142,11 +142,12 @@ struct new_command {
 enum store_rc store_publish(struct store *st, const char *channel, const struct new_command *cmds, size_t count,
     int64_t now_ms, long limit, store_command_fn *fn, void *arg, size_t *stored);
 
-/* Between the two calls, publishes commit on one connection per database
- * kept for them (a server's many threads); without, on the publishing
- * connection (one request a process).  Close after the last publish. */
-void store_publish_writers_start(void);
-void store_publish_writers_close(void);
+/* Between the two calls, grouped writes (publishes, the tutorial's POST)
+ * commit on one connection per database kept for them (a server's many
+ * threads); without, on the writing request's connection (one request a
+ * process).  Close after the last write. */
+void store_group_writers_start(void);
+void store_group_writers_close(void);
 
 /* Live broadcast commands of the channel with id > after that consumer (NULL:
  * nobody in particular) may see, oldest first, at most limit. */

@@ -16,8 +16,8 @@ struct store {
 	sqlite3_stmt *stmts[STMT__COUNT]; /* prepared on first use, kept for the connection's life */
 	int writing;                      /* holds the process's write lock (store_begin_write) */
 	int snapshot;                     /* inside store_snapshot_begin's read transaction */
-	char publish_error[160];          /* why the last publish failed, until store_errmsg has told it */
-	int publish_failed;
+	char group_error[160];            /* why its last grouped write failed, until store_errmsg has told it */
+	int group_failed;
 	dev_t dev;                        /* the file at the path when it was opened (store_moved) */
 	ino_t ino;
 };
@@ -25,7 +25,7 @@ struct store {
 /* Returns the statement, reset and with bindings cleared, or NULL if it could not be prepared. */
 sqlite3_stmt *store_stmt(struct store *st, enum stmt id);
 
-/* Sets the reason the next store_errmsg gives, once, for a publish that
+/* Sets the reason the next store_errmsg gives, once, for a write that
  * failed on another connection (the group's); NULL: SQLite's own message. */
 void store_set_error(struct store *st, const char *why);
 
@@ -42,6 +42,16 @@ void store_writers_unlock(void);
 enum store_rc store_begin_write(struct store *st);
 enum store_rc store_commit(struct store *st);
 void store_rollback(struct store *st);
+
+/* One request's write, run by a group's leader (store_group.c) on the
+ * connection the group commits on, inside the group's transaction and under
+ * a savepoint of its own; *stored counts the rows it stored (a group that
+ * stored none needs no commit).  A failure undoes this write only. */
+typedef enum store_rc store_write_fn(struct store *st, void *arg, size_t *stored);
+
+/* Runs run(arg) in a group commit and returns once the commit that holds it
+ * is done: run's result, or the group's failure to begin or commit. */
+enum store_rc store_group_write(struct store *st, store_write_fn *run, void *arg, size_t *stored);
 
 /* Reads the command at the statement's current row (columns as COMMAND_COLUMNS). */
 void store_read_command(sqlite3_stmt *s, int64_t now_ms, struct command_row *row);
