@@ -151,20 +151,27 @@ void store_writers_unlock(void)
 
 enum store_rc store_begin_write(struct store *st)
 {
-	struct timespec deadline, now;
+	struct timespec deadline;
+
+	/* The busy timeout bounds the whole wait, in this queue and in SQLite's
+	 * busy handler together: while another process holds the lock, each
+	 * writer queued here must not wait a busy timeout of its own in turn. */
+	store_deadline(&deadline, STORE_BUSY_TIMEOUT_MS);
+	return store_begin_write_by(st, &deadline);
+}
+
+enum store_rc store_begin_write_by(struct store *st, const struct timespec *deadline)
+{
+	struct timespec now;
 	int64_t left_ms;
 	enum store_rc rc;
 
 	/* A write sees the newest data, not a reader's snapshot. */
 	store_snapshot_end(st);
-	/* The busy timeout bounds the whole wait, in this queue and in SQLite's
-	 * busy handler together: while another process holds the lock, each
-	 * writer queued here must not wait a busy timeout of its own in turn. */
-	store_deadline(&deadline, STORE_BUSY_TIMEOUT_MS);
-	if (store_writers_lock(&deadline) != 0)
+	if (store_writers_lock(deadline) != 0)
 		return STORE_BUSY;
 	clock_gettime(CLOCK_REALTIME, &now);
-	left_ms = ((int64_t)deadline.tv_sec - now.tv_sec) * 1000 + (deadline.tv_nsec - now.tv_nsec) / 1000000;
+	left_ms = ((int64_t)deadline->tv_sec - now.tv_sec) * 1000 + (deadline->tv_nsec - now.tv_nsec) / 1000000;
 	sqlite3_busy_timeout(st->db, left_ms > 0 ? (int)left_ms : 0);
 	/* IMMEDIATE takes the write lock up front, so the busy handler can wait
 	 * for it; a deferred transaction upgrading later could only fail. */
@@ -389,7 +396,7 @@ struct store *store_open(const char *path, char *why, size_t why_size)
 	sqlite3_busy_timeout(st->db, STORE_BUSY_TIMEOUT_MS);
 	/* WAL lets readers run beside the one writer.  NORMAL in WAL mode loses no
 	 * commit when the relay crashes, only (rarely) the last ones on power loss;
-	 * FULL syncs every commit, which store_publish groups to keep it fast. */
+	 * FULL syncs every commit, which store_group_write groups to keep it fast. */
 	rc = exec_while_busy(st->db, synchronous_full ? "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"
 	                                              : "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;");
 	if (rc != SQLITE_OK) {

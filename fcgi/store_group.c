@@ -30,6 +30,7 @@ struct write_job {
 	const char *db;     /* the database's file name (sqlite3_db_filename) */
 	store_write_fn *run;
 	void *arg;
+	struct timespec deadline; /* the busy timeout, from when it joined the queue */
 	size_t stored;
 	enum store_rc rc;
 	char error[160];    /* SQLite's reason when rc is a failure */
@@ -181,29 +182,43 @@ static void job_failed(struct write_job *j, enum store_rc rc, struct store *st)
 
 static void run_group(struct store *st, struct write_job *jobs)
 {
+	int64_t changes;
 	enum store_rc rc;
-	size_t stored_total = 0;
 
-	if ((rc = store_begin_write(st)) != STORE_OK) {
+	/* The head joined the queue first: no member waits past its own
+	 * deadline for the write lock, however long earlier groups took. */
+	if ((rc = store_begin_write_by(st, &jobs->deadline)) != STORE_OK) {
 		for (struct write_job *j = jobs; j != NULL; j = j->next)
 			job_failed(j, rc, st);
 		return;
 	}
+	changes = sqlite3_total_changes64(st->db);
 	for (struct write_job *j = jobs; j != NULL; j = j->next) {
-		if ((rc = savepoint(st, STMT_SAVEPOINT)) != STORE_OK) {
-			job_failed(j, rc, st);
+		if ((rc = savepoint(st, STMT_SAVEPOINT)) == STORE_OK && (rc = j->run(st, j->arg, &j->stored)) == STORE_OK) {
+			(void)savepoint(st, STMT_RELEASE_SAVEPOINT);
 			continue;
 		}
-		rc = j->run(st, j->arg, &j->stored);
-		if (rc != STORE_OK) {
-			job_failed(j, rc, st);
-			(void)savepoint(st, STMT_ROLLBACK_TO_SAVEPOINT);
+		job_failed(j, rc, st);
+		/* Some errors (I/O, a full disk) make SQLite roll the whole
+		 * transaction back, the members before this one with it; a
+		 * savepoint now would begin a transaction of its own, which its
+		 * release would commit.  The group ends here: every member failed,
+		 * for this one's reason. */
+		if (sqlite3_get_autocommit(st->db)) {
+			for (struct write_job *k = jobs; k != NULL; k = k->next)
+				if (k != j) {
+					k->rc = j->rc;
+					k->stored = 0;
+					memcpy(k->error, j->error, sizeof(k->error));
+				}
+			store_rollback(st);
+			return;
 		}
+		(void)savepoint(st, STMT_ROLLBACK_TO_SAVEPOINT);
 		(void)savepoint(st, STMT_RELEASE_SAVEPOINT);
-		stored_total += j->stored;
 	}
-	/* Nothing new (every key existed, or every request failed): no commit to sync. */
-	rc = stored_total > 0 ? store_commit(st) : (store_rollback(st), STORE_OK);
+	/* Nothing changed (every key existed, or every write failed): no commit to sync. */
+	rc = sqlite3_total_changes64(st->db) != changes ? store_commit(st) : (store_rollback(st), STORE_OK);
 	if (rc != STORE_OK)
 		for (struct write_job *j = jobs; j != NULL; j = j->next)
 			job_failed(j, rc, st);
@@ -230,6 +245,8 @@ enum store_rc store_group_write(struct store *st, store_write_fn *run, void *arg
 	struct write_job *batch, *next_leader;
 	struct store *writer;
 	int leads;
+
+	store_deadline(&job.deadline, STORE_BUSY_TIMEOUT_MS);
 
 	pthread_mutex_lock(&group_lock);
 	if (group_tail != NULL)

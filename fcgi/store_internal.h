@@ -40,13 +40,18 @@ void store_deadline(struct timespec *deadline, int ms);
 int store_writers_lock(const struct timespec *deadline);
 void store_writers_unlock(void);
 enum store_rc store_begin_write(struct store *st);
+/* The same, waiting no later than deadline (CLOCK_REALTIME): a group's
+ * leader begins by its oldest member's. */
+enum store_rc store_begin_write_by(struct store *st, const struct timespec *deadline);
 enum store_rc store_commit(struct store *st);
 void store_rollback(struct store *st);
 
 /* One request's write, run by a group's leader (store_group.c) on the
  * connection the group commits on, inside the group's transaction and under
- * a savepoint of its own; *stored counts the rows it stored (a group that
- * stored none needs no commit).  A failure undoes this write only. */
+ * a savepoint of its own; *stored counts what it stored, for the caller.  A
+ * failure undoes this write only (unless SQLite rolled the whole
+ * transaction back: then the group fails).  A group that changed no row
+ * (every publish's key existed already) ends without a commit. */
 typedef enum store_rc store_write_fn(struct store *st, void *arg, size_t *stored);
 
 /* Runs run(arg) in a group commit and returns once the commit that holds it

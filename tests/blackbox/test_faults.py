@@ -161,7 +161,16 @@ def full_disk_answers_503_keeps_reads_and_resumes_writes(_):
                     unavailable(r, "full")
             check(names(relay) == stored, "reads keep working and show every stored command")
             check(relay.get("/v1/health").status == 200, "health")
+            # The tutorial's POST commits in the same groups, on the same connection.
+            tutorial = [relay.post("/PostCommand", {"big%d" % i: "x" * 15000}) for i in range(3)]
+            check(any(r.status == 503 for r in tutorial), "the tutorial's POST is refused too",
+                  [r.status for r in tutorial])
+            for r in tutorial:
+                if r.status != 200:
+                    unavailable(r, "full")
             log = relay.log_text()
+            check("PostCommand failed: disk full (database or disk is full)" in log,
+                  "with SQLite's reason", [line for line in log.splitlines() if "PostCommand" in line][-3:])
             check("disk full" in log, "a log line says the disk is full")
             # SQLite's own words, from the connection the publishes commit on
             # (not the request's own, which did not write).
@@ -285,6 +294,36 @@ def database_locked_past_the_busy_timeout_answers_503_and_recovers(relay):
     check(publish(relay, "after").status == 201, "writes resume when the lock goes")
     check(names(relay) == ["before", "after"], "the refused one was not stored")
     check("database busy" in relay.log_text(), "a log line says the database was busy")
+    no_crash(relay)
+
+
+@test
+def writes_queued_behind_a_busy_group_wait_one_busy_timeout_not_two(relay):
+    # While another process holds the write lock, the first publish leads a
+    # group that waits the 5 s busy timeout; those that come meanwhile queue
+    # for the next group.  Each is answered by its own deadline, not by the
+    # next group's fresh one (before: up to twice the timeout).
+    waits = {}
+
+    def timed(label, delay, call):
+        time.sleep(delay)
+        t = time.monotonic()
+        r = call()
+        waits[label] = (r.status, time.monotonic() - t)
+
+    with WriteLock(relay.db):
+        threads = [threading.Thread(target=timed, args=("first", 0, lambda: publish(relay, "first"))),
+                   threading.Thread(target=timed, args=("publish", 1.0, lambda: publish(relay, "second"))),
+                   threading.Thread(target=timed, args=("tutorial", 1.0,
+                                                        lambda: relay.post("/PostCommand", {"third": 3})))]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+    for label, (status, waited) in sorted(waits.items()):
+        check(status == 503, "%s: 503 while the lock is held" % label, status)
+        check(waited < 7.0, "%s: answered within its own busy timeout" % label, waited)
+    check(publish(relay, "after").status == 201, "writes resume when the lock goes")
     no_crash(relay)
 
 
