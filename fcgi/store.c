@@ -50,6 +50,20 @@ const char *store_rc_name(enum store_rc rc)
 	}
 }
 
+bool store_rc_failed(enum store_rc rc)
+{
+	switch (rc) {
+	case STORE_BUSY:
+	case STORE_FULL:
+	case STORE_READONLY:
+	case STORE_MOVED:
+	case STORE_ERROR:
+		return true;
+	default:
+		return false;
+	}
+}
+
 enum store_rc store_rc_from(int rc)
 {
 	switch (rc & 0xff) {

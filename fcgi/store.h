@@ -74,6 +74,11 @@ void store_empty_wal(struct store *st);
 const char *store_errmsg(struct store *st);
 const char *store_rc_name(enum store_rc rc);
 
+/* Whether rc is the database failing (busy, full, read-only, moved, an
+ * error: a 503 with a reason to log) rather than an answer about the
+ * request (not found, conflict, a full channel, a lease required). */
+bool store_rc_failed(enum store_rc rc);
+
 /* --- The tutorial's flat name -> value commands (one channel) --- */
 
 struct tutorial_item {

@@ -140,16 +140,16 @@ static struct store *group_writer(struct store *leader)
 	return *free_slot;
 }
 
-/* After the group: a writer that failed other than by finding the database
- * busy or a channel full is closed, as the pool closes a connection that
- * failed a request: whatever went wrong (a deleted file, a full disk, an
- * I/O error) is not carried into the next group's commit. */
+/* After the group: a writer that failed (other than by finding the
+ * database busy, which is another's doing) is closed, as the pool closes a
+ * connection that failed a request: whatever went wrong (a deleted file, a
+ * full disk, an I/O error) is not carried into the next group's commit. */
 static void group_writer_after(struct store *writer, const struct write_job *batch)
 {
 	int failed = 0;
 
 	for (const struct write_job *j = batch; j != NULL; j = j->next)
-		failed |= j->rc != STORE_OK && j->rc != STORE_BUSY && j->rc != STORE_CHANNEL_FULL;
+		failed |= store_rc_failed(j->rc) && j->rc != STORE_BUSY;
 	if (!failed)
 		return;
 	for (int i = 0; i < GROUP_WRITERS; i++)
@@ -290,8 +290,7 @@ enum store_rc store_group_write(struct store *st, store_write_fn *run, void *arg
 	}
 	pthread_cond_destroy(&job.wake);
 	pthread_mutex_destroy(&job.lock);
-	/* A full channel is an answer, not a failure with a reason to log. */
-	store_set_error(st, job.rc != STORE_OK && job.rc != STORE_CHANNEL_FULL ? job.error : NULL);
+	store_set_error(st, store_rc_failed(job.rc) ? job.error : NULL);
 	*stored = job.stored;
 	return job.rc;
 }
